@@ -1,0 +1,97 @@
+"""The FastAPI application: routers, error handlers, middleware and the OpenAPI document."""
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
+from fastapi.routing import APIRoute
+
+from prodorder_api import __version__
+from prodorder_api.db import create_engine, create_sessionmaker
+from prodorder_api.errors import PROBLEM_MEDIA_TYPE, install_handlers
+from prodorder_api.health.router import router as health_router
+from prodorder_api.items.router import router as items_router
+from prodorder_api.locations.router import router as locations_router
+from prodorder_api.observability import RequestIdMiddleware, configure_logging
+from prodorder_api.settings import Settings, get_settings
+from prodorder_api.stock.router import router as stock_router
+
+DESCRIPTION = """\
+Production orders, bills of materials and exact stock over HTTP.
+
+* Quantities and amounts are exact decimals sent as JSON strings (`"12.5"`); input
+  accepts a string or a number, at most 6 decimal places.
+* Errors are RFC 9457 `application/problem+json` with a machine `code`.
+* Lists are `{data, next_cursor}`; pass `next_cursor` back as `cursor`.
+* Every response carries `X-Request-ID`.
+"""
+
+TAGS = [
+    {"name": "items", "description": "Articles that are stocked, bought and made."},
+    {"name": "locations", "description": "Where stock is kept; `MAIN` always exists."},
+    {"name": "stock", "description": "Balances and the immutable movement ledger."},
+    {"name": "health", "description": "Liveness and readiness probes."},
+]
+
+
+def operation_id(route: APIRoute) -> str:
+    """`create_item` → `createItem`: stable, readable names for generated clients."""
+    head, *rest = route.name.split("_")
+    return head + "".join(part.capitalize() for part in rest)
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    configure_logging(settings.log_level)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        engine = create_engine(
+            settings.database_url,
+            pool_size=settings.db_pool_size,
+            busy_timeout_ms=settings.sqlite_busy_timeout_ms,
+        )
+        app.state.engine = engine
+        app.state.sessionmaker = create_sessionmaker(engine)
+        try:
+            yield
+        finally:
+            await engine.dispose()
+
+    app = FastAPI(
+        title="prodorder-api",
+        version=__version__,
+        description=DESCRIPTION,
+        openapi_tags=TAGS,
+        lifespan=lifespan,
+        generate_unique_id_function=operation_id,
+    )
+    install_handlers(app)
+    app.add_middleware(RequestIdMiddleware)
+    for router in (health_router, items_router, locations_router, stock_router):
+        app.include_router(router)
+    app.openapi = lambda: openapi_document(app)  # type: ignore[method-assign]
+    return app
+
+
+def openapi_document(app: FastAPI) -> dict[str, Any]:
+    """FastAPI's document, with error responses as `application/problem+json` only."""
+    if app.openapi_schema:
+        return app.openapi_schema
+    schema = get_openapi(
+        title=app.title,
+        version=app.version,
+        description=app.description,
+        routes=app.routes,
+        tags=app.openapi_tags,
+    )
+    for path in schema.get("paths", {}).values():
+        for operation in path.values():
+            for status, response in operation.get("responses", {}).items():
+                content = response.get("content", {})
+                if status[0] in "45" and PROBLEM_MEDIA_TYPE in content:
+                    content.pop("application/json", None)
+    app.openapi_schema = schema
+    return schema

@@ -1,0 +1,225 @@
+"""Errors are types: one base exception carries the HTTP status and the problem code,
+and one set of handlers renders every failure as RFC 9457 ``application/problem+json``."""
+
+import logging
+from decimal import Decimal
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from prodorder_api.money import to_json
+
+log = logging.getLogger("prodorder_api")
+
+PROBLEM_MEDIA_TYPE = "application/problem+json"
+
+
+def problem_type(code: str) -> str:
+    return f"urn:prodorder:problem:{code}"
+
+
+class ValidationErrorItem(BaseModel):
+    loc: list[str | int] = Field(description='Where the error is, e.g. `["body", "quantity"]`.')
+    msg: str = Field(description="What is wrong, in words.")
+
+
+class Shortage(BaseModel):
+    item_id: str
+    location_id: str | None = None
+    lot_code: str | None = None
+    required: str
+    available: str
+    shortage: str
+
+
+class Problem(BaseModel):
+    """An RFC 9457 problem document with a machine-readable ``code``."""
+
+    model_config = ConfigDict(extra="allow")
+
+    type: str = Field(examples=["urn:prodorder:problem:not_found"])
+    title: str = Field(examples=["Not found"])
+    status: int = Field(examples=[404])
+    detail: str = Field(examples=["No item with id 0193…"])
+    code: str = Field(examples=["not_found"])
+    errors: list[ValidationErrorItem] | None = Field(
+        default=None, description="With `validation_error`: one entry per invalid field."
+    )
+    shortages: list[Shortage] | None = Field(
+        default=None, description="With `insufficient_stock`: what is missing, per item."
+    )
+    current_status: str | None = Field(default=None, description="With `invalid_transition`.")
+    allowed_actions: list[str] | None = Field(
+        default=None, description="With `invalid_transition`."
+    )
+
+
+class AppError(Exception):
+    status = 500
+    code = "internal_error"
+    title = "Internal error"
+
+    def __init__(self, detail: str, **extra: Any) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.extra = extra
+
+    def body(self) -> dict[str, Any]:
+        return {
+            "type": problem_type(self.code),
+            "title": self.title,
+            "status": self.status,
+            "detail": self.detail,
+            "code": self.code,
+            **self.extra,
+        }
+
+
+class NotFound(AppError):
+    status, code, title = 404, "not_found", "Not found"
+
+
+class Conflict(AppError):
+    status, code, title = 409, "conflict", "Conflict"
+
+
+class ValidationFailed(AppError):
+    """A rule about the input that only the service can check (unknown referenced id,
+    a lot code missing for a lot-tracked item, ...): 422 like a schema error."""
+
+    status, code, title = 422, "validation_error", "Validation error"
+
+    def __init__(self, loc: list[str | int], msg: str) -> None:
+        super().__init__(msg, errors=[{"loc": loc, "msg": msg}])
+
+
+class InsufficientStock(AppError):
+    status, code, title = 409, "insufficient_stock", "Insufficient stock"
+
+    def __init__(self, detail: str, shortages: list[dict[str, Any]]) -> None:
+        super().__init__(detail, shortages=shortages)
+
+
+class InvalidTransition(AppError):
+    status, code, title = 409, "invalid_transition", "Invalid transition"
+
+    def __init__(self, detail: str, current_status: str, allowed_actions: list[str]) -> None:
+        super().__init__(detail, current_status=current_status, allowed_actions=allowed_actions)
+
+
+def problem_response(body: dict[str, Any], headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse(
+        body, status_code=body["status"], media_type=PROBLEM_MEDIA_TYPE, headers=headers
+    )
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return to_json(value)
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    return value
+
+
+def _validation_items(exc: RequestValidationError) -> list[dict[str, Any]]:
+    items = []
+    for error in exc.errors():
+        msg = str(error.get("msg", "invalid")).removeprefix("Value error, ")
+        if error.get("type") == "extra_forbidden":
+            msg = "unknown field"
+        elif error.get("type") == "json_invalid":
+            msg = "malformed JSON: " + str(error.get("ctx", {}).get("error", "cannot parse"))
+        items.append(
+            {"loc": [p if isinstance(p, int) else str(p) for p in error["loc"]], "msg": msg}
+        )
+    return items
+
+
+_HTTP_CODES = {
+    400: ("bad_request", "Bad request"),
+    401: ("unauthorized", "Unauthorized"),
+    403: ("forbidden", "Forbidden"),
+    404: ("not_found", "Not found"),
+    405: ("method_not_allowed", "Method not allowed"),
+    406: ("not_acceptable", "Not acceptable"),
+    413: ("payload_too_large", "Payload too large"),
+    415: ("unsupported_media_type", "Unsupported media type"),
+}
+
+
+def install_handlers(app: FastAPI) -> None:
+    @app.exception_handler(AppError)
+    async def on_app_error(_request: Request, exc: AppError) -> JSONResponse:
+        return problem_response(_jsonable(exc.body()))
+
+    @app.exception_handler(RequestValidationError)
+    async def on_validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = _validation_items(exc)
+        first = errors[0] if errors else {"loc": [], "msg": "invalid request"}
+        detail = f"{'.'.join(str(p) for p in first['loc'])}: {first['msg']}"
+        if len(errors) > 1:
+            detail += f" (and {len(errors) - 1} more)"
+        return problem_response(
+            {
+                "type": problem_type("validation_error"),
+                "title": "Validation error",
+                "status": 422,
+                "detail": detail,
+                "code": "validation_error",
+                "errors": errors,
+            }
+        )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def on_http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code, title = _HTTP_CODES.get(exc.status_code, ("http_error", "HTTP error"))
+        detail = exc.detail if isinstance(exc.detail, str) else title
+        return problem_response(
+            {
+                "type": problem_type(code),
+                "title": title,
+                "status": exc.status_code,
+                "detail": detail,
+                "code": code,
+            },
+            headers=dict(exc.headers) if exc.headers else None,
+        )
+
+    @app.exception_handler(Exception)
+    async def on_unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        return problem_response(
+            {
+                "type": problem_type("internal_error"),
+                "title": "Internal error",
+                "status": 500,
+                "detail": "An unexpected error occurred; it has been logged.",
+                "code": "internal_error",
+            }
+        )
+
+
+def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses=`` entry declaring the problem documents a route can return."""
+    descriptions = {
+        401: "No or invalid API key (`unauthorized`).",
+        403: "The API key's scope is too low (`forbidden`).",
+        404: "The resource does not exist (`not_found`).",
+        409: "The request conflicts with the current state.",
+        412: "The `If-Match` version is stale (`precondition_failed`).",
+        422: "The input is invalid (`validation_error`), with one entry per field.",
+    }
+    return {
+        status: {
+            "model": Problem,
+            "description": descriptions.get(status, "Problem"),
+            "content": {PROBLEM_MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}},
+        }
+        for status in statuses
+    }

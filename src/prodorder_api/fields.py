@@ -1,0 +1,108 @@
+"""Field types shared by every request and response model."""
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Annotated, Any
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    WithJsonSchema,
+)
+
+from prodorder_api.money import MAX_INPUT, parse_decimal, to_json
+
+_DECIMAL_PATTERN = r"^-?\d{1,9}(\.\d{1,6})?$"
+
+
+def _positive(value: Decimal) -> Decimal:
+    if value <= 0:
+        raise ValueError("must be greater than 0")
+    return value
+
+
+def _non_negative(value: Decimal) -> Decimal:
+    if value < 0:
+        raise ValueError("must not be negative")
+    return value
+
+
+def _non_zero(value: Decimal) -> Decimal:
+    if value == 0:
+        raise ValueError("must not be 0")
+    return value
+
+
+def _decimal_schema(description: str, minimum: str | None = None) -> dict[str, Any]:
+    string: dict[str, Any] = {"type": "string", "pattern": _DECIMAL_PATTERN, "examples": ["12.5"]}
+    number: dict[str, Any] = {"type": "number", "exclusiveMaximum": int(MAX_INPUT)}
+    return {"anyOf": [string, number], "description": description}
+
+
+_SERIALIZE = PlainSerializer(to_json, return_type=str, when_used="json")
+_OUT_SCHEMA = WithJsonSchema(
+    {"type": "string", "pattern": r"^-?\d+(\.\d{1,6})?$", "examples": ["12.5"]},
+    mode="serialization",
+)
+
+
+def _decimal_type(description: str, *checks: Any) -> Any:
+    return Annotated[
+        Decimal,
+        BeforeValidator(parse_decimal),
+        *[AfterValidator(check) for check in checks],
+        _SERIALIZE,
+        WithJsonSchema(_decimal_schema(description), mode="validation"),
+        _OUT_SCHEMA,
+    ]
+
+
+DecimalValue = _decimal_type("Exact decimal, at most 6 places, as a string or JSON number.")
+PositiveDecimal = _decimal_type("Exact decimal greater than 0, at most 6 places.", _positive)
+NonNegativeDecimal = _decimal_type("Exact decimal, 0 or more, at most 6 places.", _non_negative)
+NonZeroDecimal = _decimal_type("Exact non-zero decimal, at most 6 places.", _non_zero)
+
+# Decimals the service computes (never parsed from input): serialised as strings.
+DecimalOut = Annotated[Decimal, _SERIALIZE, _OUT_SCHEMA]
+
+
+def _clean_text(value: str) -> str:
+    value = value.strip()
+    if "\x00" in value:
+        raise ValueError("must not contain NUL characters")
+    return value
+
+
+Code = Annotated[
+    str,
+    BeforeValidator(lambda v: v.strip() if isinstance(v, str) else v),
+    Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._\-/]*$"),
+]
+Name = Annotated[str, AfterValidator(_clean_text), Field(min_length=1, max_length=200)]
+Text = Annotated[str, AfterValidator(_clean_text), Field(max_length=2000)]
+Reference = Annotated[str, AfterValidator(_clean_text), Field(min_length=1, max_length=200)]
+LotCode = Code
+Serial = Code
+
+
+def _aware(value: datetime) -> datetime:
+    if value.tzinfo is None:
+        raise ValueError("must include a time zone (RFC 3339), e.g. 2026-01-31T12:00:00Z")
+    return value
+
+
+AwareDatetime = Annotated[datetime, AfterValidator(_aware)]
+
+
+class RequestModel(BaseModel):
+    """Input bodies: unknown fields are rejected so client typos surface."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=False)
+
+
+class ResponseModel(BaseModel):
+    model_config = ConfigDict(from_attributes=True)

@@ -1,0 +1,70 @@
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+
+from prodorder_api.deps import Paging, Session
+from prodorder_api.errors import problem_responses
+from prodorder_api.fields import AwareDatetime
+from prodorder_api.items import service
+from prodorder_api.items.models import Item
+from prodorder_api.items.schemas import ItemCreate, ItemOut, ItemStock, ItemUpdate
+from prodorder_api.pagination import Page, to_page
+
+router = APIRouter(prefix="/v1/items", tags=["items"])
+
+
+@router.post(
+    "",
+    status_code=201,
+    response_model=ItemOut,
+    summary="Create an item",
+    responses=problem_responses(409, 422),
+)
+async def create_item(body: ItemCreate, session: Session) -> Item:
+    """Create a stocked article. `sku` is unique (409 `conflict`)."""
+    return await service.create(session, body)
+
+
+@router.get(
+    "", response_model=Page[ItemOut], summary="List items", responses=problem_responses(422)
+)
+async def list_items(
+    session: Session,
+    paging: Paging,
+    sku: Annotated[str | None, Query(max_length=64, description="Exact SKU.")] = None,
+    q: Annotated[str | None, Query(max_length=200, description="Part of SKU or name.")] = None,
+    updated_after: Annotated[
+        AwareDatetime | None, Query(description="Only items changed after this time (RFC 3339).")
+    ] = None,
+) -> dict[str, object]:
+    rows, cursor = await service.list_items(session, paging, sku, q, updated_after)
+    return to_page(ItemOut, rows, cursor)
+
+
+@router.get(
+    "/{item_id}", response_model=ItemOut, summary="Get an item", responses=problem_responses(404)
+)
+async def get_item(item_id: str, session: Session) -> Item:
+    return await service.get(session, item_id)
+
+
+@router.patch(
+    "/{item_id}",
+    response_model=ItemOut,
+    summary="Update an item",
+    responses=problem_responses(404, 409, 422),
+)
+async def update_item(item_id: str, body: ItemUpdate, session: Session) -> Item:
+    """Change only the fields sent. `average_cost` is the service's, not yours to set."""
+    return await service.update(session, item_id, body)
+
+
+@router.get(
+    "/{item_id}/stock",
+    response_model=ItemStock,
+    summary="Get an item's stock totals",
+    responses=problem_responses(404),
+)
+async def get_item_stock(item_id: str, session: Session) -> ItemStock:
+    """On-hand, reserved, available, incoming and value over all locations and lots."""
+    return await service.stock_totals(session, item_id)

@@ -1,0 +1,113 @@
+"""Items: the articles that are stocked, bought and made."""
+
+import uuid
+from datetime import datetime
+
+from sqlalchemy import exists, func, or_, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from prodorder_api.db import utcnow
+from prodorder_api.errors import Conflict, NotFound, ValidationFailed
+from prodorder_api.ids import parse_id
+from prodorder_api.items.models import Item
+from prodorder_api.items.schemas import ItemCreate, ItemStock, ItemUpdate
+from prodorder_api.money import ZERO
+from prodorder_api.pagination import PageParams, paginate
+from prodorder_api.stock.models import StockBalance, StockMovement
+
+
+async def get(session: AsyncSession, item_id: str) -> Item:
+    parsed = parse_id(item_id)
+    item = await session.get(Item, parsed) if parsed else None
+    if item is None:
+        raise NotFound(f"no item with id {item_id}")
+    return item
+
+
+async def get_for_input(session: AsyncSession, item_id: uuid.UUID, field: str) -> Item:
+    """An item named in a request body: unknown → 422 on that field."""
+    item = await session.get(Item, item_id)
+    if item is None:
+        raise ValidationFailed(["body", field], f"no item with id {item_id}")
+    return item
+
+
+async def create(session: AsyncSession, data: ItemCreate) -> Item:
+    item = Item(**data.model_dump())
+    session.add(item)
+    await _flush_unique_sku(session, data.sku)
+    return item
+
+
+async def update(session: AsyncSession, item_id: str, data: ItemUpdate) -> Item:
+    item = await get(session, item_id)
+    changes = data.model_dump(exclude_unset=True)
+    for required in ("sku", "name", "uom", "tracking", "lead_time_days"):
+        if required in changes and changes[required] is None:
+            raise ValidationFailed(["body", required], "may not be null")
+    if "tracking" in changes and changes["tracking"] != item.tracking:
+        has_history = await session.scalar(select(exists().where(StockMovement.item_id == item.id)))
+        if has_history:
+            raise Conflict("tracking cannot change once the item has stock movements")
+    if not changes:
+        return item
+    for name, value in changes.items():
+        setattr(item, name, value)
+    item.version += 1
+    item.updated_at = utcnow()
+    await _flush_unique_sku(session, item.sku)
+    return item
+
+
+async def _flush_unique_sku(session: AsyncSession, sku: str) -> None:
+    try:
+        async with session.begin_nested():
+            await session.flush()
+    except IntegrityError as exc:
+        raise Conflict(f"an item with sku {sku!r} exists already") from exc
+
+
+async def list_items(
+    session: AsyncSession,
+    params: PageParams,
+    sku: str | None,
+    q: str | None,
+    updated_after: datetime | None,
+) -> tuple[list[Item], str | None]:
+    stmt = select(Item)
+    if sku is not None:
+        stmt = stmt.where(Item.sku == sku)
+    if q:
+        needle = q.lower()
+        stmt = stmt.where(
+            or_(
+                func.lower(Item.sku).contains(needle, autoescape=True),
+                func.lower(Item.name).contains(needle, autoescape=True),
+            )
+        )
+    if updated_after is not None:
+        stmt = stmt.where(Item.updated_at > updated_after)
+    return await paginate(session, stmt, Item.id, params)
+
+
+async def stock_totals(session: AsyncSession, item_id: str) -> ItemStock:
+    item = await get(session, item_id)
+    row = (
+        await session.execute(
+            select(
+                func.coalesce(func.sum(StockBalance.on_hand), ZERO),
+                func.coalesce(func.sum(StockBalance.reserved), ZERO),
+            ).where(StockBalance.item_id == item.id)
+        )
+    ).one()
+    on_hand, reserved = row
+    return ItemStock(
+        item_id=item.id,
+        on_hand=on_hand,
+        reserved=reserved,
+        available=on_hand - reserved,
+        incoming=ZERO,
+        average_cost=item.average_cost,
+        value=item.stock_value,
+    )

@@ -1,0 +1,33 @@
+"""Settings from environment variables, read once and cached."""
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./prodorder.db"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="", extra="ignore")
+
+    database_url: str = Field(default=DEFAULT_DATABASE_URL, alias="DATABASE_URL")
+    host: str = Field(default="127.0.0.1", alias="HOST")
+    port: int = Field(default=8000, alias="PORT")
+    log_level: str = Field(default="INFO", alias="LOG_LEVEL")
+    db_pool_size: int = Field(default=10, alias="PRODORDER_DB_POOL_SIZE")
+    sqlite_busy_timeout_ms: int = Field(default=30_000, alias="PRODORDER_SQLITE_BUSY_TIMEOUT_MS")
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()
+
+
+def migrations_dir() -> Path:
+    """The Alembic scripts: beside the source tree, or in the working directory (containers)."""
+    source_tree = Path(__file__).resolve().parents[2] / "migrations"
+    if source_tree.is_dir():
+        return source_tree
+    return Path.cwd() / "migrations"

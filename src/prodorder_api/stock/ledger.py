@@ -1,0 +1,387 @@
+"""The one way stock changes.
+
+Every change of on-hand or reserved stock, from a receipt to an order's backflush,
+is a list of :class:`Move` handed to :func:`apply`, which in one transaction:
+
+1. locks the items, then the balances, each in ascending key order — one global
+   order for every caller, so racing requests queue instead of deadlocking;
+2. checks that no balance goes negative and that nothing takes reserved stock
+   (``0 <= reserved <= on_hand`` after the change), refusing the whole list with
+   ``insufficient_stock`` otherwise;
+3. values each movement (moving average, with the item's inventory value kept
+   exactly; the movement that empties an item takes whatever value is left);
+4. writes the balances, the movement rows, the lots and the serial numbers.
+
+On SQLite ``FOR UPDATE`` renders as nothing; there every write transaction holds
+the database lock from ``BEGIN IMMEDIATE`` (see ``db.py``), which serialises the
+same read-decide-write sequence.
+"""
+
+import uuid
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import date
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import func, select, tuple_
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from prodorder_api.db import utcnow
+from prodorder_api.errors import Conflict, InsufficientStock, ValidationFailed
+from prodorder_api.ids import new_id
+from prodorder_api.items.models import Item
+from prodorder_api.money import MAX_MAGNITUDE, ZERO, div, mul, to_json
+from prodorder_api.stock.models import NO_LOT, Lot, SerialNumber, StockBalance, StockMovement
+
+BalanceKey = tuple[uuid.UUID, uuid.UUID, str]  # item, location, lot code
+
+
+@dataclass(frozen=True)
+class Move:
+    """One change of one balance. ``type`` None means a reservation change only."""
+
+    item_id: uuid.UUID
+    location_id: uuid.UUID
+    quantity: Decimal = ZERO  # signed change of on-hand
+    type: str | None = None
+    reserved: Decimal = ZERO  # signed change of reserved
+    lot_code: str = NO_LOT
+    unit_cost: Decimal | None = None  # inbound only; None: the current average
+    value: Decimal | None = None  # inbound only: an explicit value (order outputs)
+    expiry_date: date | None = None  # inbound lot only
+    serials: tuple[str, ...] = ()
+    production_order_id: uuid.UUID | None = None
+    reference: str | None = None
+    reason: str | None = None
+
+    @property
+    def key(self) -> BalanceKey:
+        return (self.item_id, self.location_id, self.lot_code)
+
+
+@dataclass
+class _Valuation:
+    """An item's running on-hand and value while the moves of one call are valued."""
+
+    item: Item
+    on_hand: Decimal
+    value: Decimal = field(init=False)
+    in_transit: Decimal = ZERO
+
+    def __post_init__(self) -> None:
+        self.value = self.item.stock_value
+
+    @property
+    def average(self) -> Decimal:
+        if self.on_hand > 0:
+            return div(self.value, self.on_hand)
+        if self.item.average_cost is not None:
+            return self.item.average_cost
+        return self.item.standard_cost or ZERO
+
+    def take(self, move: Move) -> tuple[Decimal, Decimal]:
+        """Unit cost and signed value of ``move``; updates the running totals."""
+        quantity = move.quantity
+        if move.type == "transfer_in":
+            # Whatever its transfer_out (the move just before it) took, comes back.
+            unit_cost, value = self.average, self.in_transit
+        elif quantity > 0:
+            unit_cost = move.unit_cost if move.unit_cost is not None else self.average
+            value = move.value if move.value is not None else mul(quantity, unit_cost)
+        else:
+            unit_cost = self.average
+            if move.type == "transfer_out" or self.on_hand + quantity > 0:
+                value = -min(mul(-quantity, unit_cost), max(self.value, ZERO))
+            else:  # empties the item: the rest of its value goes with it
+                value = -self.value
+            self.in_transit = -value
+        self.on_hand += quantity
+        self.value += value
+        return unit_cost, value
+
+
+async def lock_items(session: AsyncSession, item_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, Item]:
+    """Lock items in id order; a caller that reads stock to decide (FEFO) locks first."""
+    ids = sorted(set(item_ids))
+    rows = await session.scalars(
+        select(Item).where(Item.id.in_(ids)).order_by(Item.id).with_for_update()
+    )
+    return {item.id: item for item in rows}
+
+
+async def apply(session: AsyncSession, moves: Sequence[Move]) -> list[StockMovement]:
+    """Apply ``moves`` all or nothing; returns the movement rows written."""
+    if not moves:
+        return []
+    items = await lock_items(session, (m.item_id for m in moves))
+    for move in moves:
+        _check_tracking(items[move.item_id], move)
+    await _ensure_rows(session, moves)
+    balances = await _lock_balances(session, {m.key for m in moves})
+    _check_and_update(balances, moves)
+
+    totals = await _on_hand_by_item(session, items)
+    valuations = {item_id: _Valuation(item, totals[item_id]) for item_id, item in items.items()}
+    now = utcnow()
+    movements = []
+    for move in moves:
+        if move.type is None:
+            continue
+        valuation = valuations[move.item_id]
+        unit_cost, value = valuation.take(move)
+        movements.append(
+            StockMovement(
+                id=new_id(),
+                item_id=move.item_id,
+                location_id=move.location_id,
+                lot_code=move.lot_code,
+                quantity=move.quantity,
+                type=move.type,
+                unit_cost=unit_cost,
+                value=value,
+                production_order_id=move.production_order_id,
+                reference=move.reference,
+                reason=move.reason,
+                created_at=now,
+            )
+        )
+    for valuation in valuations.values():
+        _settle_item(valuation, now)
+    for balance in balances.values():
+        balance.updated_at = now
+    await _move_serials(session, items, moves)
+    session.add_all(movements)
+    await session.flush()
+    return movements
+
+
+def _check_tracking(item: Item, move: Move) -> None:
+    if item.tracking == "lot" and move.quantity != 0 and not move.lot_code:
+        raise ValidationFailed(["body", "lot_code"], f"item {item.sku} is lot-tracked: name a lot")
+    if item.tracking != "lot" and move.lot_code:
+        raise ValidationFailed(["body", "lot_code"], f"item {item.sku} is not lot-tracked")
+    if item.tracking != "serial" and move.serials:
+        raise ValidationFailed(["body", "serials"], f"item {item.sku} is not serial-tracked")
+    if item.tracking == "serial" and move.quantity != move.quantity.to_integral_value():
+        raise ValidationFailed(
+            ["body", "quantity"], f"item {item.sku} is serial-tracked: whole units only"
+        )
+
+
+async def _ensure_rows(session: AsyncSession, moves: Sequence[Move]) -> None:
+    """Create missing balance rows (and lots) for stock coming in, in key order."""
+    inbound = sorted({m.key for m in moves if m.quantity > 0})
+    if not inbound:
+        return
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    now = utcnow()
+    await session.execute(
+        insert(StockBalance)
+        .values(
+            [
+                {
+                    "id": new_id(),
+                    "item_id": i,
+                    "location_id": loc,
+                    "lot_code": lot,
+                    "on_hand": ZERO,
+                    "reserved": ZERO,
+                    "updated_at": now,
+                }
+                for i, loc, lot in inbound
+            ]
+        )
+        .on_conflict_do_nothing(index_elements=["item_id", "location_id", "lot_code"])
+    )
+    lots = sorted(
+        {
+            (m.item_id, m.lot_code): m.expiry_date for m in moves if m.quantity > 0 and m.lot_code
+        }.items()
+    )
+    if lots:
+        await session.execute(
+            insert(Lot)
+            .values(
+                [
+                    {
+                        "id": new_id(),
+                        "item_id": i,
+                        "code": code,
+                        "expiry_date": expiry,
+                        "created_at": now,
+                    }
+                    for (i, code), expiry in lots
+                ]
+            )
+            .on_conflict_do_nothing(index_elements=["item_id", "code"])
+        )
+
+
+async def _lock_balances(
+    session: AsyncSession, keys: set[BalanceKey]
+) -> dict[BalanceKey, StockBalance]:
+    columns = (StockBalance.item_id, StockBalance.location_id, StockBalance.lot_code)
+    rows = await session.scalars(
+        select(StockBalance)
+        .where(tuple_(*columns).in_(sorted(keys)))
+        .order_by(*columns)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    return {(b.item_id, b.location_id, b.lot_code): b for b in rows}
+
+
+def _check_and_update(balances: dict[BalanceKey, StockBalance], moves: Sequence[Move]) -> None:
+    on_hand_delta: dict[BalanceKey, Decimal] = defaultdict(lambda: ZERO)
+    reserved_delta: dict[BalanceKey, Decimal] = defaultdict(lambda: ZERO)
+    for move in moves:
+        on_hand_delta[move.key] += move.quantity
+        reserved_delta[move.key] += move.reserved
+
+    shortages: list[dict[str, Any]] = []
+    for key in sorted(on_hand_delta):
+        balance = balances.get(key)
+        on_hand = balance.on_hand if balance else ZERO
+        reserved = balance.reserved if balance else ZERO
+        new_on_hand = on_hand + on_hand_delta[key]
+        new_reserved = reserved + reserved_delta[key]
+        if new_reserved < 0:
+            raise Conflict(f"cannot free {-reserved_delta[key]}: only {reserved} is reserved")
+        if new_on_hand - new_reserved < 0:
+            available = on_hand - reserved
+            shortages.append(
+                {
+                    "item_id": str(key[0]),
+                    "location_id": str(key[1]),
+                    "lot_code": key[2] or None,
+                    "required": to_json(available - (new_on_hand - new_reserved)),
+                    "available": to_json(available),
+                    "shortage": to_json(new_reserved - new_on_hand),
+                }
+            )
+            continue
+        if new_on_hand >= MAX_MAGNITUDE:
+            raise ValidationFailed(["body", "quantity"], "the on-hand would exceed 10^12")
+        if balance is not None:
+            balance.on_hand = new_on_hand
+            balance.reserved = new_reserved
+    if shortages:
+        raise InsufficientStock(
+            f"not enough available stock for {len(shortages)} balance(s); nothing was changed",
+            shortages,
+        )
+
+
+async def _on_hand_by_item(
+    session: AsyncSession, items: dict[uuid.UUID, Item]
+) -> dict[uuid.UUID, Decimal]:
+    """Each item's on-hand over all locations and lots, before this call's moves."""
+    # The balances were already updated in memory but not flushed: autoflush is off,
+    # so this reads the committed-plus-locked state, i.e. the totals before the moves.
+    rows = await session.execute(
+        select(StockBalance.item_id, func.sum(StockBalance.on_hand))
+        .where(StockBalance.item_id.in_(list(items)))
+        .group_by(StockBalance.item_id)
+    )
+    totals = {item_id: ZERO for item_id in items}
+    for item_id, total in rows:
+        totals[item_id] = total or ZERO
+    return totals
+
+
+def _settle_item(valuation: _Valuation, now: Any) -> None:
+    item = valuation.item
+    if valuation.value >= MAX_MAGNITUDE:
+        raise ValidationFailed(["body", "quantity"], "the stock value would exceed 10^12")
+    average = div(valuation.value, valuation.on_hand) if valuation.on_hand > 0 else None
+    average = average if average is not None else item.average_cost
+    if (item.stock_value, item.average_cost) != (valuation.value, average):
+        item.stock_value = valuation.value
+        item.average_cost = average
+        item.updated_at = now
+
+
+async def _move_serials(
+    session: AsyncSession, items: dict[uuid.UUID, Item], moves: Sequence[Move]
+) -> None:
+    in_transit: tuple[str, ...] = ()
+    for move in moves:
+        item = items[move.item_id]
+        if item.tracking != "serial" or move.quantity == 0:
+            continue
+        count = int(abs(move.quantity))
+        if move.quantity > 0:
+            serials = move.serials or (in_transit if move.type == "transfer_in" else ())
+            await _serials_in(session, item, move.location_id, serials, count)
+        else:
+            in_transit = await _serials_out(session, item, move, count)
+        await session.flush()
+
+
+async def _serials_in(
+    session: AsyncSession, item: Item, location_id: uuid.UUID, serials: tuple[str, ...], count: int
+) -> None:
+    if len(serials) != count or len(set(serials)) != count:
+        raise ValidationFailed(
+            ["body", "serials"], f"item {item.sku} is serial-tracked: give {count} distinct serials"
+        )
+    existing = {
+        s.serial: s
+        for s in await session.scalars(
+            select(SerialNumber).where(
+                SerialNumber.item_id == item.id, SerialNumber.serial.in_(serials)
+            )
+        )
+    }
+    in_stock = sorted(s for s, row in existing.items() if row.location_id is not None)
+    if in_stock:
+        raise Conflict(f"serials already in stock for {item.sku}: {', '.join(in_stock)}")
+    now = utcnow()
+    for serial in serials:
+        row = existing.get(serial)
+        if row is None:
+            session.add(
+                SerialNumber(
+                    id=new_id(),
+                    item_id=item.id,
+                    serial=serial,
+                    location_id=location_id,
+                    updated_at=now,
+                )
+            )
+        else:
+            row.location_id = location_id
+            row.updated_at = now
+
+
+async def _serials_out(
+    session: AsyncSession, item: Item, move: Move, count: int
+) -> tuple[str, ...]:
+    """Take serials out of stock: those named, else the oldest at the location."""
+    query = select(SerialNumber).where(
+        SerialNumber.item_id == item.id, SerialNumber.location_id == move.location_id
+    )
+    if move.serials:
+        if len(move.serials) != count or len(set(move.serials)) != count:
+            raise ValidationFailed(
+                ["body", "serials"], f"give {count} distinct serials of {item.sku}"
+            )
+        query = query.where(SerialNumber.serial.in_(move.serials))
+    else:
+        query = query.order_by(SerialNumber.updated_at, SerialNumber.serial).limit(count)
+    rows = list(await session.scalars(query))
+    if len(rows) != count:
+        missing = sorted(set(move.serials) - {r.serial for r in rows}) if move.serials else []
+        raise ValidationFailed(
+            ["body", "serials"],
+            f"serials not in stock at this location: {', '.join(missing) or 'too few'}",
+        )
+    now = utcnow()
+    for row in rows:
+        row.location_id = None
+        row.updated_at = now
+    return tuple(sorted(r.serial for r in rows))

@@ -1,0 +1,103 @@
+"""The stock ledger: immutable movements, and balances kept in the same transaction.
+
+Only ``stock.ledger.apply`` writes these tables (lots and serials aside, which it
+also maintains), so ``on_hand == Σ movements.quantity`` per balance always holds.
+"""
+
+import uuid
+from datetime import date, datetime
+from decimal import Decimal
+
+from sqlalchemy import CheckConstraint, Date, ForeignKey, Index, String, UniqueConstraint, Uuid
+from sqlalchemy.orm import Mapped, mapped_column
+
+from prodorder_api.db import Base, UTCDateTime, utcnow
+from prodorder_api.ids import new_id
+from prodorder_api.money import ZERO, Exact
+
+MOVEMENT_TYPES = (
+    "receipt",
+    "adjustment",
+    "transfer_out",
+    "transfer_in",
+    "consumption",
+    "output",
+    "scrap",
+)
+NO_LOT = ""  # balances and movements of untracked items; shown as null
+
+
+class Lot(Base):
+    __tablename__ = "lots"
+    __table_args__ = (UniqueConstraint("item_id", "code"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
+    item_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("items.id"))
+    code: Mapped[str] = mapped_column(String(64))
+    expiry_date: Mapped[date | None] = mapped_column(Date)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class StockBalance(Base):
+    __tablename__ = "stock_balances"
+    __table_args__ = (
+        UniqueConstraint("item_id", "location_id", "lot_code"),
+        CheckConstraint("on_hand >= 0", name="on_hand_not_negative"),
+        CheckConstraint("reserved >= 0", name="reserved_not_negative"),
+        CheckConstraint("reserved <= on_hand", name="reserved_within_on_hand"),
+        Index("ix_stock_balances_location_id", "location_id"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
+    item_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("items.id"))
+    location_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("locations.id"))
+    lot_code: Mapped[str] = mapped_column(String(64), default=NO_LOT)
+    on_hand: Mapped[Decimal] = mapped_column(Exact, default=ZERO)
+    reserved: Mapped[Decimal] = mapped_column(Exact, default=ZERO)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    @property
+    def available(self) -> Decimal:
+        return self.on_hand - self.reserved
+
+
+class StockMovement(Base):
+    __tablename__ = "stock_movements"
+    __table_args__ = (
+        CheckConstraint(
+            "type IN ('receipt', 'adjustment', 'transfer_out', 'transfer_in', "
+            "'consumption', 'output', 'scrap')",
+            name="type",
+        ),
+        Index("ix_stock_movements_item_id_id", "item_id", "id"),
+        Index("ix_stock_movements_location_id", "location_id"),
+        Index("ix_stock_movements_production_order_id", "production_order_id"),
+        Index("ix_stock_movements_created_at", "created_at"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
+    item_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("items.id"))
+    location_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("locations.id"))
+    lot_code: Mapped[str] = mapped_column(String(64), default=NO_LOT)
+    quantity: Mapped[Decimal] = mapped_column(Exact)
+    type: Mapped[str] = mapped_column(String(16))
+    unit_cost: Mapped[Decimal] = mapped_column(Exact)
+    # Signed inventory value of the movement; Σ per item == items.stock_value.
+    value: Mapped[Decimal] = mapped_column(Exact)
+    production_order_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    reference: Mapped[str | None] = mapped_column(String(200))
+    reason: Mapped[str | None] = mapped_column(String(2000))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class SerialNumber(Base):
+    """One unit of a serial-tracked item. ``location_id`` is null once it left stock."""
+
+    __tablename__ = "serial_numbers"
+    __table_args__ = (UniqueConstraint("item_id", "serial"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
+    item_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("items.id"))
+    serial: Mapped[str] = mapped_column(String(64))
+    location_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("locations.id"))
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

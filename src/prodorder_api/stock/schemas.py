@@ -1,0 +1,118 @@
+import uuid
+from datetime import date, datetime
+from typing import Literal
+
+from pydantic import Field, field_validator
+
+from prodorder_api.fields import (
+    DecimalOut,
+    LotCode,
+    NonNegativeDecimal,
+    NonZeroDecimal,
+    PositiveDecimal,
+    Reference,
+    RequestModel,
+    ResponseModel,
+    Serial,
+    Text,
+)
+
+MovementType = Literal[
+    "receipt", "adjustment", "transfer_out", "transfer_in", "consumption", "output", "scrap"
+]
+Serials = list[Serial]
+
+
+def _distinct(serials: list[str] | None) -> list[str] | None:
+    if serials is not None and len(set(serials)) != len(serials):
+        raise ValueError("serials must be distinct")
+    return serials
+
+
+class ReceiptCreate(RequestModel):
+    item_id: uuid.UUID
+    quantity: PositiveDecimal
+    location_id: uuid.UUID | None = Field(default=None, description="Default: `MAIN`.")
+    unit_cost: NonNegativeDecimal | None = Field(
+        default=None,
+        description="Cost per unit; default the item's average cost, else its standard cost,"
+        " else 0.",
+    )
+    lot_code: LotCode | None = Field(default=None, description="Required for lot-tracked items.")
+    expiry_date: date | None = Field(default=None, description="Kept on the lot when it is new.")
+    serials: Serials | None = Field(
+        default=None, max_length=10_000, description="Serial-tracked items: one per unit."
+    )
+    reference: Reference | None = Field(default=None, description="e.g. the purchase order.")
+
+    _distinct_serials = field_validator("serials")(_distinct)
+
+
+class AdjustmentCreate(RequestModel):
+    item_id: uuid.UUID
+    quantity_delta: NonZeroDecimal = Field(description="Signed change: counted minus expected.")
+    reason: Text = Field(min_length=1, examples=["cycle count"])
+    location_id: uuid.UUID | None = Field(default=None, description="Default: `MAIN`.")
+    lot_code: LotCode | None = Field(
+        default=None,
+        description="Lot-tracked items: required to add; when taking, lots are picked FEFO"
+        " if absent.",
+    )
+    expiry_date: date | None = None
+    serials: Serials | None = Field(default=None, max_length=10_000)
+    reference: Reference | None = None
+
+    _distinct_serials = field_validator("serials")(_distinct)
+
+
+class TransferCreate(RequestModel):
+    item_id: uuid.UUID
+    quantity: PositiveDecimal
+    from_location_id: uuid.UUID
+    to_location_id: uuid.UUID
+    lot_code: LotCode | None = Field(default=None, description="Default: lots picked FEFO.")
+    serials: Serials | None = Field(default=None, max_length=10_000)
+    reference: Reference | None = None
+
+    _distinct_serials = field_validator("serials")(_distinct)
+
+
+class MovementOut(ResponseModel):
+    id: uuid.UUID
+    item_id: uuid.UUID
+    location_id: uuid.UUID
+    lot_code: str | None
+    quantity: DecimalOut = Field(description="Signed: positive in, negative out.")
+    type: MovementType
+    unit_cost: DecimalOut
+    value: DecimalOut = Field(description="Signed inventory value: quantity × unit cost, rounded.")
+    production_order_id: uuid.UUID | None
+    reference: str | None
+    reason: str | None
+    created_at: datetime
+
+    @field_validator("lot_code", mode="before")
+    @classmethod
+    def _no_lot_is_null(cls, value: str | None) -> str | None:
+        return value or None
+
+
+class StockOperation(ResponseModel):
+    """What one receipt, adjustment or transfer wrote to the ledger."""
+
+    movements: list[MovementOut]
+
+
+class BalanceOut(ResponseModel):
+    item_id: uuid.UUID
+    location_id: uuid.UUID
+    lot_code: str | None
+    on_hand: DecimalOut
+    reserved: DecimalOut
+    available: DecimalOut = Field(description="on_hand − reserved")
+    updated_at: datetime
+
+    @field_validator("lot_code", mode="before")
+    @classmethod
+    def _no_lot_is_null(cls, value: str | None) -> str | None:
+        return value or None
