@@ -87,11 +87,14 @@ def openapi_document(app: FastAPI) -> dict[str, Any]:
         routes=app.routes,
         tags=app.openapi_tags,
     )
+    problem = {PROBLEM_MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}}
     for path in schema.get("paths", {}).values():
         for operation in path.values():
             for status, response in operation.get("responses", {}).items():
-                content = response.get("content", {})
-                if status[0] in "45" and PROBLEM_MEDIA_TYPE in content:
-                    content.pop("application/json", None)
+                if status[0] in "45":
+                    response["content"] = problem
+    # FastAPI's own 422 models are replaced by Problem everywhere.
+    for unused in ("HTTPValidationError", "ValidationError"):
+        schema.get("components", {}).get("schemas", {}).pop(unused, None)
     app.openapi_schema = schema
     return schema

@@ -110,12 +110,10 @@ class Exact(TypeDecorator[Decimal]):
         if value is None:
             return None
         value = Decimal(value)
-        if dialect.name != "sqlite":
-            return value
         scaled = value.scaleb(PLACES)
-        if scaled != scaled.to_integral_value():
+        if scaled != scaled.to_integral_value():  # never rounded silently, on either backend
             raise ValueError(f"{value} has more than {PLACES} decimal places")
-        return int(scaled)
+        return int(scaled) if dialect.name == "sqlite" else value
 
     def process_result_value(self, value: Any, dialect: Dialect) -> Decimal | None:
         if value is None:

@@ -8,7 +8,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from sqlalchemy import text
 
-from prodorder_api.errors import problem_response, problem_type
+from prodorder_api.errors import Problem, problem_response, problem_type
 from prodorder_api.migrate import alembic_config
 
 router = APIRouter(tags=["health"])
@@ -33,7 +33,7 @@ async def healthz() -> Health:
     "/readyz",
     response_model=Readiness,
     summary="Readiness",
-    responses={503: {"description": "Database unreachable or schema not at head."}},
+    responses={503: {"model": Problem, "description": "Database unreachable or schema behind."}},
 )
 async def readyz(request: Request) -> Any:
     """Ready when the database answers and its schema is at the migrations' head."""
