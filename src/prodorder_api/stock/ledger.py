@@ -106,8 +106,14 @@ class _Valuation:
 async def lock_items(session: AsyncSession, item_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, Item]:
     """Lock items in id order; a caller that reads stock to decide (FEFO) locks first."""
     ids = sorted(set(item_ids))
+    # populate_existing: the request may have read these items before it waited for
+    # the lock; without it the session would keep (and write back) the stale values.
     rows = await session.scalars(
-        select(Item).where(Item.id.in_(ids)).order_by(Item.id).with_for_update()
+        select(Item)
+        .where(Item.id.in_(ids))
+        .order_by(Item.id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
     )
     return {item.id: item for item in rows}
 
