@@ -11,9 +11,11 @@ from fastapi.routing import APIRoute
 from prodorder_api import __version__
 from prodorder_api.db import create_engine, create_sessionmaker
 from prodorder_api.errors import PROBLEM_MEDIA_TYPE, install_handlers
+from prodorder_api.boms.router import router as boms_router
 from prodorder_api.health.router import router as health_router
 from prodorder_api.items.router import router as items_router
 from prodorder_api.locations.router import router as locations_router
+from prodorder_api.orders.router import router as orders_router
 from prodorder_api.observability import RequestIdMiddleware, configure_logging
 from prodorder_api.settings import Settings, get_settings
 from prodorder_api.stock.router import router as stock_router
@@ -32,6 +34,11 @@ TAGS = [
     {"name": "items", "description": "Articles that are stocked, bought and made."},
     {"name": "locations", "description": "Where stock is kept; `MAIN` always exists."},
     {"name": "stock", "description": "Balances and the immutable movement ledger."},
+    {"name": "boms", "description": "Bills of materials: revisions, explosion, cost roll-up."},
+    {
+        "name": "production-orders",
+        "description": "Orders from planned to completed: reservations, consumption, output.",
+    },
     {"name": "health", "description": "Liveness and readiness probes."},
 ]
 
@@ -70,7 +77,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     install_handlers(app)
     app.add_middleware(RequestIdMiddleware)
-    for router in (health_router, items_router, locations_router, stock_router):
+    routers = (
+        health_router,
+        items_router,
+        locations_router,
+        stock_router,
+        boms_router,
+        orders_router,
+    )
+    for router in routers:
         app.include_router(router)
     app.openapi = lambda: openapi_document(app)  # type: ignore[method-assign]
     return app

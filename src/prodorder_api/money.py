@@ -24,7 +24,8 @@ MAX_MAGNITUDE = Decimal(10) ** 12
 MAX_INPUT = Decimal(10) ** 9
 
 # Enough precision that a product of two in-range decimals is never rounded early.
-_CTX = Context(prec=60, rounding=ROUND_HALF_EVEN)
+EXACT_CONTEXT = Context(prec=60, rounding=ROUND_HALF_EVEN)
+_CTX = EXACT_CONTEXT
 ZERO = Decimal(0)
 
 

@@ -13,6 +13,8 @@ from prodorder_api.ids import parse_id
 from prodorder_api.items.models import Item
 from prodorder_api.items.schemas import ItemCreate, ItemStock, ItemUpdate
 from prodorder_api.money import ZERO
+from prodorder_api.orders.models import ProductionOrder
+from prodorder_api.orders.states import OPEN_STATUSES
 from prodorder_api.pagination import PageParams, paginate
 from prodorder_api.stock.models import StockBalance, StockMovement
 
@@ -102,12 +104,24 @@ async def stock_totals(session: AsyncSession, item_id: str) -> ItemStock:
         )
     ).one()
     on_hand, reserved = row
+    remaining = (
+        ProductionOrder.quantity
+        - ProductionOrder.produced_quantity
+        - (ProductionOrder.scrapped_quantity)
+    )
+    incoming = await session.scalar(
+        select(func.coalesce(func.sum(remaining), ZERO)).where(
+            ProductionOrder.item_id == item.id,
+            ProductionOrder.status.in_(OPEN_STATUSES),
+            remaining > ZERO,
+        )
+    )
     return ItemStock(
         item_id=item.id,
         on_hand=on_hand,
         reserved=reserved,
         available=on_hand - reserved,
-        incoming=ZERO,
+        incoming=incoming or ZERO,
         average_cost=item.average_cost,
         value=item.stock_value,
     )

@@ -50,7 +50,7 @@ class Move:
     reserved: Decimal = ZERO  # signed change of reserved
     lot_code: str = NO_LOT
     unit_cost: Decimal | None = None  # inbound only; None: the current average
-    value: Decimal | None = None  # inbound only: an explicit value (order outputs)
+    value: Decimal | None = None  # inbound or value-only: an explicit value (order outputs)
     expiry_date: date | None = None  # inbound lot only
     serials: tuple[str, ...] = ()
     production_order_id: uuid.UUID | None = None
@@ -88,9 +88,12 @@ class _Valuation:
         if move.type == "transfer_in":
             # Whatever its transfer_out (the move just before it) took, comes back.
             unit_cost, value = self.average, self.in_transit
+        elif move.value is not None:  # valued by the caller (order outputs, cost settlement)
+            value = move.value
+            unit_cost = move.unit_cost if move.unit_cost is not None else self.average
         elif quantity > 0:
             unit_cost = move.unit_cost if move.unit_cost is not None else self.average
-            value = move.value if move.value is not None else mul(quantity, unit_cost)
+            value = mul(quantity, unit_cost)
         else:
             unit_cost = self.average
             if move.type == "transfer_out" or self.on_hand + quantity > 0:

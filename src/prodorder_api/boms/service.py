@@ -1,0 +1,227 @@
+"""BOM revisions: create, replace while unused, make default; cycles refused."""
+
+import uuid
+from collections.abc import Iterable
+
+from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import selectinload
+
+from prodorder_api.boms.models import Bom, BomByProduct, BomLine, BomOperation
+from prodorder_api.boms.schemas import (
+    BomCreate,
+    BomLineIn,
+    BomOperationIn,
+    BomUpdate,
+    ByProductIn,
+)
+from prodorder_api.db import utcnow
+from prodorder_api.errors import Conflict, NotFound, ValidationFailed
+from prodorder_api.ids import parse_id
+from prodorder_api.items import service as items
+from prodorder_api.items.models import Item
+from prodorder_api.pagination import PageParams, paginate
+
+_FULL = (selectinload(Bom.lines), selectinload(Bom.operations), selectinload(Bom.by_products))
+
+
+async def get(session: AsyncSession, bom_id: str, *, for_update: bool = False) -> Bom:
+    parsed = parse_id(bom_id)
+    bom = None
+    if parsed is not None:
+        stmt = select(Bom).where(Bom.id == parsed).options(*_FULL)
+        if for_update:
+            stmt = stmt.with_for_update(of=Bom)
+        bom = await session.scalar(stmt.execution_options(populate_existing=True))
+    if bom is None:
+        raise NotFound(f"no BOM with id {bom_id}")
+    return bom
+
+
+async def default_for(session: AsyncSession, item_id: uuid.UUID) -> Bom | None:
+    return await session.scalar(
+        select(Bom).where(Bom.item_id == item_id, Bom.is_default).options(*_FULL)
+    )
+
+
+async def create(session: AsyncSession, data: BomCreate) -> Bom:
+    product = await items.get_for_input(session, data.item_id, "item_id")
+    await _check_content(session, product, data.lines, data.by_products)
+    siblings = await session.scalar(select(func.count()).where(Bom.item_id == product.id)) or 0
+    make_default = siblings == 0 or bool(data.default)
+    if make_default and siblings:
+        await _clear_default(session, product.id)
+    bom = Bom(
+        item_id=product.id,
+        revision=data.revision or str(siblings + 1),
+        output_quantity=data.output_quantity,
+        is_default=make_default,
+        lines=_lines(data.lines),
+        operations=_operations(data.operations),
+        by_products=_by_products(data.by_products),
+    )
+    session.add(bom)
+    await _flush_unique_revision(session, bom.revision)
+    return bom
+
+
+async def update_bom(session: AsyncSession, bom_id: str, data: BomUpdate) -> Bom:
+    bom = await get(session, bom_id, for_update=True)
+    if bom.used:
+        raise Conflict("a production order has used this BOM: create a new revision instead")
+    changes = data.model_fields_set
+    for required in changes & {"revision", "output_quantity", "lines", "operations", "by_products"}:
+        if getattr(data, required) is None:
+            raise ValidationFailed(["body", required], "may not be null")
+    product = await session.get(Item, bom.item_id)
+    assert product is not None
+    await _check_content(session, product, data.lines or [], data.by_products or [])
+    if data.revision is not None:
+        bom.revision = data.revision
+    if data.output_quantity is not None:
+        bom.output_quantity = data.output_quantity
+    # Empty a replaced collection and flush before refilling it: the unit of work
+    # inserts before it deletes, which would trip the unique (bom, component) key.
+    replaced = [
+        (bom.lines, _lines(data.lines) if data.lines is not None else None),
+        (bom.operations, _operations(data.operations) if data.operations is not None else None),
+        (bom.by_products, _by_products(data.by_products) if data.by_products is not None else None),
+    ]
+    for collection, _ in replaced:
+        if _ is not None:
+            collection.clear()
+    await session.flush()
+    for collection, new in replaced:
+        if new is not None:
+            collection.extend(new)  # type: ignore[arg-type]
+    bom.version += 1
+    bom.updated_at = utcnow()
+    await _flush_unique_revision(session, bom.revision)
+    return await get(session, str(bom.id))
+
+
+async def make_default(session: AsyncSession, bom_id: str) -> Bom:
+    bom = await get(session, bom_id, for_update=True)
+    if not bom.is_default:
+        await _clear_default(session, bom.item_id)
+        bom.is_default = True
+        bom.version += 1
+        bom.updated_at = utcnow()
+        await session.flush()
+    return bom
+
+
+async def mark_used(session: AsyncSession, bom: Bom) -> None:
+    if not bom.used:
+        await session.execute(update(Bom).where(Bom.id == bom.id).values(used=True))
+        bom.used = True
+
+
+async def list_boms(
+    session: AsyncSession, params: PageParams, item_id: uuid.UUID | None
+) -> tuple[list[Bom], str | None]:
+    stmt = select(Bom).options(*_FULL)
+    if item_id is not None:
+        stmt = stmt.where(Bom.item_id == item_id)
+    return await paginate(session, stmt, Bom.id, params)
+
+
+async def _clear_default(session: AsyncSession, item_id: uuid.UUID) -> None:
+    now = utcnow()
+    await session.execute(
+        update(Bom)
+        .where(Bom.item_id == item_id, Bom.is_default)
+        .values(is_default=False, version=Bom.version + 1, updated_at=now)
+        .execution_options(synchronize_session="fetch")
+    )
+
+
+async def _flush_unique_revision(session: AsyncSession, revision: str) -> None:
+    try:
+        async with session.begin_nested():
+            await session.flush()
+    except IntegrityError as exc:
+        raise Conflict(f"the item has a BOM revision {revision!r} already") from exc
+
+
+async def _check_content(
+    session: AsyncSession,
+    product: Item,
+    lines: Iterable[BomLineIn],
+    by_products: Iterable[ByProductIn],
+) -> None:
+    lines = list(lines)
+    for i, line in enumerate(lines):
+        if line.component_item_id == product.id:
+            raise ValidationFailed(
+                ["body", "lines", i, "component_item_id"], "a product cannot be its own component"
+            )
+    for i, by_product in enumerate(by_products):
+        if by_product.item_id == product.id:
+            raise ValidationFailed(
+                ["body", "by_products", i, "item_id"],
+                "the product itself is the output, not a by-product",
+            )
+        await items.get_for_input(session, by_product.item_id, f"by_products.{i}.item_id")
+    known = set(
+        await session.scalars(
+            select(Item.id).where(Item.id.in_([line.component_item_id for line in lines]))
+        )
+    )
+    for i, line in enumerate(lines):
+        if line.component_item_id not in known:
+            raise ValidationFailed(
+                ["body", "lines", i, "component_item_id"],
+                f"no item with id {line.component_item_id}",
+            )
+    await _refuse_cycles(session, product, [line.component_item_id for line in lines])
+
+
+async def _refuse_cycles(session: AsyncSession, product: Item, components: list[uuid.UUID]) -> None:
+    """Walk down every BOM revision of the components, level by level (one query per
+    level); meeting the product again anywhere is a cycle."""
+    parent: dict[uuid.UUID, uuid.UUID | None] = {c: None for c in components}
+    frontier = set(components)
+    while frontier:
+        rows = await session.execute(
+            select(Bom.item_id, BomLine.component_item_id)
+            .join(BomLine, BomLine.bom_id == Bom.id)
+            .where(Bom.item_id.in_(frontier))
+        )
+        next_frontier: set[uuid.UUID] = set()
+        for made, component in rows:
+            if component == product.id:
+                raise ValidationFailed(
+                    ["body", "lines"],
+                    f"cycle: {product.sku} appears among its own components "
+                    f"(through {await _path(session, parent, made)})",
+                )
+            if component not in parent:
+                parent[component] = made
+                next_frontier.add(component)
+        frontier = next_frontier
+
+
+async def _path(
+    session: AsyncSession, parent: dict[uuid.UUID, uuid.UUID | None], item_id: uuid.UUID
+) -> str:
+    chain: list[uuid.UUID] = []
+    current: uuid.UUID | None = item_id
+    while current is not None:
+        chain.append(current)
+        current = parent.get(current)
+    skus = dict((await session.execute(select(Item.id, Item.sku).where(Item.id.in_(chain)))).all())
+    return " → ".join(skus.get(i, str(i)) for i in reversed(chain))
+
+
+def _lines(lines: list[BomLineIn]) -> list[BomLine]:
+    return [BomLine(position=i, **line.model_dump()) for i, line in enumerate(lines)]
+
+
+def _operations(operations: list[BomOperationIn]) -> list[BomOperation]:
+    return [BomOperation(**op.model_dump()) for op in operations]
+
+
+def _by_products(by_products: list[ByProductIn]) -> list[BomByProduct]:
+    return [BomByProduct(position=i, **b.model_dump()) for i, b in enumerate(by_products)]

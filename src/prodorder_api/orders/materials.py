@@ -1,0 +1,260 @@
+"""An order's stock: reserving, freeing and issuing components, receiving output.
+
+Everything here builds :class:`~prodorder_api.stock.ledger.Move` lists for the one
+stock function; reservation rows of the order change in the same transaction.
+Items are locked (in id order) before any stock is read to decide, so what was
+decided on cannot change before the ledger applies it.
+"""
+
+import uuid
+from collections import defaultdict
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from prodorder_api.errors import InsufficientStock
+from prodorder_api.items.models import Item
+from prodorder_api.money import ZERO, to_json
+from prodorder_api.orders.models import OrderRequirement, OrderReservation, ProductionOrder
+from prodorder_api.stock import ledger
+from prodorder_api.stock.ledger import Move
+from prodorder_api.stock.models import NO_LOT, Lot, StockBalance, StockMovement
+
+
+def reserved_by_item(order: ProductionOrder) -> dict[uuid.UUID, Decimal]:
+    totals: dict[uuid.UUID, Decimal] = defaultdict(lambda: ZERO)
+    for reservation in order.reservations:
+        totals[reservation.item_id] += reservation.quantity
+    return totals
+
+
+def open_need(order: ProductionOrder, requirement: OrderRequirement) -> Decimal:
+    """What is still to be reserved: required − consumed − reserved, never below 0."""
+    reserved = reserved_by_item(order).get(requirement.component_item_id, ZERO)
+    return max(requirement.required_quantity - requirement.consumed_quantity - reserved, ZERO)
+
+
+@dataclass
+class _Free:
+    """Free (unreserved) stock of one item at one location, lots in FEFO order."""
+
+    lots: list[tuple[str, Decimal]]
+
+    @property
+    def total(self) -> Decimal:
+        return sum((q for _, q in self.lots), ZERO)
+
+
+async def free_stock(
+    session: AsyncSession, item_ids: list[uuid.UUID], location_id: uuid.UUID
+) -> dict[uuid.UUID, _Free]:
+    """Available stock per item at a location, in one query; lots earliest expiry first."""
+    rows = await session.execute(
+        select(
+            StockBalance.item_id,
+            StockBalance.lot_code,
+            StockBalance.on_hand - StockBalance.reserved,
+        )
+        .outerjoin(Lot, (Lot.item_id == StockBalance.item_id) & (Lot.code == StockBalance.lot_code))
+        .where(
+            StockBalance.item_id.in_(item_ids),
+            StockBalance.location_id == location_id,
+            StockBalance.on_hand > StockBalance.reserved,
+        )
+        .order_by(
+            StockBalance.item_id,
+            Lot.expiry_date.asc().nulls_last(),
+            Lot.created_at,
+            StockBalance.lot_code,
+        )
+    )
+    free = {item_id: _Free([]) for item_id in item_ids}
+    for item_id, lot_code, available in rows:
+        free[item_id].lots.append((lot_code, available))
+    return free
+
+
+def _take(free: _Free, quantity: Decimal) -> list[tuple[str, Decimal]]:
+    """Allocate up to ``quantity`` from free stock, FEFO; consumes what it allocates."""
+    picks: list[tuple[str, Decimal]] = []
+    remaining = quantity
+    for i, (lot, available) in enumerate(free.lots):
+        if remaining <= 0:
+            break
+        take = min(available, remaining)
+        if take > 0:
+            picks.append((lot, take))
+            free.lots[i] = (lot, available - take)
+            remaining -= take
+    return picks
+
+
+async def reserve(
+    session: AsyncSession, order: ProductionOrder, *, all_or_nothing: bool
+) -> Decimal:
+    """Reserve every requirement's open need at the order's location; returns the total.
+
+    ``all_or_nothing``: any shortage refuses the whole order with the shortages listed
+    and reserves nothing. Otherwise what exists is reserved.
+    """
+    needs = {r.component_item_id: open_need(order, r) for r in order.requirements}
+    needs = {item_id: need for item_id, need in needs.items() if need > 0}
+    if not needs:
+        return ZERO
+    await ledger.lock_items(session, needs)
+    free = await free_stock(session, sorted(needs), order.location_id)
+    shortages = [
+        {
+            "item_id": str(item_id),
+            "location_id": str(order.location_id),
+            "lot_code": None,
+            "required": to_json(need),
+            "available": to_json(free[item_id].total),
+            "shortage": to_json(need - free[item_id].total),
+        }
+        for item_id, need in needs.items()
+        if free[item_id].total < need
+    ]
+    if shortages and all_or_nothing:
+        raise InsufficientStock(
+            f"{len(shortages)} component(s) short; nothing was reserved", shortages
+        )
+    moves = [
+        Move(item_id=item_id, location_id=order.location_id, lot_code=lot, reserved=quantity)
+        for item_id, need in needs.items()
+        for lot, quantity in _take(free[item_id], need)
+    ]
+    await ledger.apply(session, moves)
+    for move in moves:
+        _hold(order, move.item_id, move.location_id, move.lot_code, move.reserved)
+    return sum((m.reserved for m in moves), ZERO)
+
+
+async def free_reservations(session: AsyncSession, order: ProductionOrder) -> None:
+    moves = [
+        Move(
+            item_id=r.item_id, location_id=r.location_id, lot_code=r.lot_code, reserved=-r.quantity
+        )
+        for r in order.reservations
+        if r.quantity > 0
+    ]
+    await ledger.apply(session, moves)
+    order.reservations.clear()
+
+
+def _hold(
+    order: ProductionOrder, item_id: uuid.UUID, location_id: uuid.UUID, lot: str, delta: Decimal
+) -> None:
+    for reservation in order.reservations:
+        if (reservation.item_id, reservation.location_id, reservation.lot_code) == (
+            item_id,
+            location_id,
+            lot,
+        ):
+            reservation.quantity += delta
+            if reservation.quantity == 0:
+                order.reservations.remove(reservation)
+            return
+    if delta > 0:
+        order.reservations.append(
+            OrderReservation(item_id=item_id, location_id=location_id, lot_code=lot, quantity=delta)
+        )
+
+
+@dataclass(frozen=True)
+class Issue:
+    """Components to take for an order: reserved stock first, then free stock."""
+
+    item_id: uuid.UUID
+    quantity: Decimal
+    lot_code: str | None = None
+    serials: tuple[str, ...] = ()
+
+
+async def issue(
+    session: AsyncSession, order: ProductionOrder, issues: list[Issue]
+) -> list[StockMovement]:
+    """Consume components for the order in one ledger call; values go on the order."""
+    if not issues:
+        return []
+    items = await ledger.lock_items(session, {i.item_id for i in issues})
+    free = await free_stock(session, sorted(items), order.location_id)
+    moves: list[Move] = []
+    for wanted in issues:
+        moves += _issue_moves(order, items[wanted.item_id], free[wanted.item_id], wanted)
+    movements = await ledger.apply(session, moves)
+    consumed: dict[uuid.UUID, Decimal] = defaultdict(lambda: ZERO)
+    for wanted in issues:
+        consumed[wanted.item_id] += wanted.quantity
+    for item_id, quantity in consumed.items():
+        _requirement(order, item_id).consumed_quantity += quantity
+    order.material_cost += -sum((m.value for m in movements), ZERO)
+    return movements
+
+
+def _issue_moves(order: ProductionOrder, item: Item, free: _Free, wanted: Issue) -> list[Move]:
+    base: dict[str, Any] = {
+        "item_id": item.id,
+        "location_id": order.location_id,
+        "type": "consumption",
+        "production_order_id": order.id,
+        "serials": wanted.serials,
+    }
+    moves: list[Move] = []
+    remaining = wanted.quantity
+    for reservation in sorted(order.reservations, key=lambda r: r.lot_code):
+        if remaining <= 0:
+            break
+        if reservation.item_id != item.id or reservation.location_id != order.location_id:
+            continue
+        if wanted.lot_code is not None and reservation.lot_code != wanted.lot_code:
+            continue
+        take = min(reservation.quantity, remaining)
+        moves.append(Move(quantity=-take, reserved=-take, lot_code=reservation.lot_code, **base))
+        # Held no more; a failure later rolls the whole request back, this included.
+        _hold(order, item.id, order.location_id, reservation.lot_code, -take)
+        remaining -= take
+    if remaining <= 0:
+        return moves
+    if item.tracking != "lot" or wanted.lot_code is not None:
+        # One move; the ledger refuses it with insufficient_stock if it is not there.
+        moves.append(Move(quantity=-remaining, lot_code=wanted.lot_code or NO_LOT, **base))
+        return moves
+    picks = _take(free, remaining)
+    taken = sum((q for _, q in picks), ZERO)
+    if taken < remaining:
+        raise InsufficientStock(
+            f"only {to_json(taken)} more of {item.sku} is available in any lot",
+            [
+                {
+                    "item_id": str(item.id),
+                    "location_id": str(order.location_id),
+                    "lot_code": None,
+                    "required": to_json(remaining),
+                    "available": to_json(taken),
+                    "shortage": to_json(remaining - taken),
+                }
+            ],
+        )
+    moves += [Move(quantity=-q, lot_code=lot, **base) for lot, q in picks]
+    return moves
+
+
+def _requirement(order: ProductionOrder, item_id: uuid.UUID) -> OrderRequirement:
+    """The order's requirement for an item; issuing outside the BOM records a new one."""
+    for requirement in order.requirements:
+        if requirement.component_item_id == item_id:
+            return requirement
+    requirement = OrderRequirement(
+        component_item_id=item_id,
+        required_quantity=ZERO,
+        consumed_quantity=ZERO,
+        consumption="manual",
+        in_bom=False,
+        position=len(order.requirements),
+    )
+    order.requirements.append(requirement)
+    return requirement

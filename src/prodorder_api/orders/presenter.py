@@ -1,0 +1,84 @@
+"""ORM order → API representation (computed fields included)."""
+
+from prodorder_api.money import ZERO
+from prodorder_api.orders import states
+from prodorder_api.orders.models import ProductionOrder
+from prodorder_api.orders.schemas import (
+    HistoryEntry,
+    OperationOut,
+    OrderOut,
+    OrderSummary,
+    RequirementOut,
+    ReservationOut,
+    format_number,
+)
+from prodorder_api.orders.service import unit_cost
+
+
+def present(order: ProductionOrder) -> OrderOut:
+    requirements = []
+    for requirement in order.requirements:
+        held = [r for r in order.reservations if r.item_id == requirement.component_item_id]
+        requirements.append(
+            RequirementOut(
+                component_item_id=requirement.component_item_id,
+                required_quantity=requirement.required_quantity,
+                reserved_quantity=sum((r.quantity for r in held), ZERO),
+                consumed_quantity=requirement.consumed_quantity,
+                consumption=requirement.consumption,  # type: ignore[arg-type]
+                in_bom=requirement.in_bom,
+                reservations=[ReservationOut.model_validate(r) for r in held],
+            )
+        )
+    return OrderOut(
+        id=order.id,
+        number=format_number(order.number),
+        status=order.status,  # type: ignore[arg-type]
+        allowed_actions=list(states.ALLOWED[order.status]),  # type: ignore[index]
+        item_id=order.item_id,
+        quantity=order.quantity,
+        bom_id=order.bom_id,
+        location_id=order.location_id,
+        output_location_id=order.output_location_id,
+        produced_quantity=order.produced_quantity,
+        scrapped_quantity=order.scrapped_quantity,
+        requirements=requirements,
+        operations=[OperationOut.model_validate(op) for op in order.operations],
+        due_date=order.due_date,
+        planned_start=order.planned_start,
+        released_at=order.released_at,
+        started_at=order.started_at,
+        completed_at=order.completed_at,
+        cancelled_at=order.cancelled_at,
+        reference=order.reference,
+        priority=order.priority,
+        notes=order.notes,
+        material_cost=order.material_cost,
+        output_value=order.output_value,
+        scrap_value=order.scrap_value,
+        unit_cost=unit_cost(order),
+        version=order.version,
+        history=[HistoryEntry.model_validate(h) for h in order.history],
+        created_at=order.created_at,
+        updated_at=order.updated_at,
+    )
+
+
+def summary(order: ProductionOrder) -> OrderSummary:
+    return OrderSummary(
+        id=order.id,
+        number=format_number(order.number),
+        status=order.status,  # type: ignore[arg-type]
+        item_id=order.item_id,
+        quantity=order.quantity,
+        bom_id=order.bom_id,
+        produced_quantity=order.produced_quantity,
+        scrapped_quantity=order.scrapped_quantity,
+        due_date=order.due_date,
+        planned_start=order.planned_start,
+        reference=order.reference,
+        priority=order.priority,
+        version=order.version,
+        created_at=order.created_at,
+        updated_at=order.updated_at,
+    )

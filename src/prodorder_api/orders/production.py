@@ -1,0 +1,229 @@
+"""Work reported against an in-progress order: consumptions, outputs, scrap, completion.
+
+Costing. Each consumption is valued at the component's moving average and adds to
+the order's ``material_cost``. Each output (and each scrap) relieves what its own
+backflush consumed, plus a share of the cost that was unrelieved before it (manual
+issues made for all units): ``unrelieved × units ÷ units still expected``.
+Completion relieves the rest onto the finished item, or writes it off when nothing
+was produced. So per order ``Σ consumption value == Σ output value + scrap value``,
+exactly, with no rounding left behind.
+"""
+
+from decimal import Decimal, localcontext
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from prodorder_api.boms.models import Bom, BomByProduct
+from prodorder_api.errors import ValidationFailed
+from prodorder_api.items.models import Item
+from prodorder_api.money import EXACT_CONTEXT, ZERO, div, mul, quantize
+from prodorder_api.orders import materials
+from prodorder_api.orders.materials import Issue
+from prodorder_api.orders.models import ProductionOrder
+from prodorder_api.orders.schemas import CompleteRequest, ConsumptionRequest, OutputRequest
+from prodorder_api.orders.service import for_action, record
+from prodorder_api.stock import ledger
+from prodorder_api.stock.ledger import Move
+from prodorder_api.stock.models import NO_LOT, StockBalance
+
+
+async def consume(
+    session: AsyncSession, order_id: str, data: ConsumptionRequest
+) -> ProductionOrder:
+    """Manual issue: from the order's reservation first, then free stock. Items outside
+    the BOM are allowed and recorded as requirements of their own."""
+    order = await for_action(session, order_id, "consume")
+    for i, line in enumerate(data.lines):
+        if await session.get(Item, line.item_id) is None:
+            raise ValidationFailed(["body", "lines", i, "item_id"], f"no item {line.item_id}")
+    issues = [
+        Issue(line.item_id, line.quantity, line.lot_code, tuple(line.serials or ()))
+        for line in data.lines
+    ]
+    movements = await materials.issue(session, order, issues)
+    record(order, "consume", lines=len(issues), value=str(-sum((m.value for m in movements), ZERO)))
+    return order
+
+
+async def output(session: AsyncSession, order_id: str, data: OutputRequest) -> ProductionOrder:
+    order = await for_action(session, order_id, "output")
+    await _report_output(
+        session, order, data.quantity, data.lot_code, data.expiry_date, data.serials, final=False
+    )
+    record(order, "output", quantity=str(data.quantity), lot_code=data.lot_code)
+    return order
+
+
+async def scrap(
+    session: AsyncSession, order_id: str, quantity: Decimal, reason: str
+) -> ProductionOrder:
+    """Finished units lost: their backflush components are consumed, nothing is received,
+    and their share of the cost is written off as scrap value."""
+    order = await for_action(session, order_id, "scrap")
+    expected, before = order.remaining_quantity, order.unrelieved_cost
+    flushed = await _backflush(
+        session, order, order.produced_quantity + order.scrapped_quantity + quantity
+    )
+    share = flushed + _share(before, quantity, expected)
+    order.scrapped_quantity += quantity
+    order.scrap_value += share
+    record(order, "scrap", quantity=str(quantity), reason=reason, value=str(share))
+    return order
+
+
+async def complete(session: AsyncSession, order_id: str, data: CompleteRequest) -> ProductionOrder:
+    """Final output (default: what is still expected), backflush, leftover reservations
+    freed, cost settled. Final."""
+    order = await for_action(session, order_id, "complete")
+    final = data.output_quantity if data.output_quantity is not None else order.remaining_quantity
+    if final > 0:
+        await _report_output(
+            session, order, final, data.lot_code, data.expiry_date, data.serials, final=True
+        )
+    else:
+        await _backflush(session, order, order.produced_quantity + order.scrapped_quantity)
+        await _settle(session, order)
+    await materials.free_reservations(session, order)
+    unfinished = [op.sequence for op in order.operations if op.status != "done"]
+    record(
+        order,
+        "complete",
+        "completed",
+        output_quantity=str(final),
+        unfinished_operations=unfinished or None,
+    )
+    return order
+
+
+async def _report_output(
+    session: AsyncSession,
+    order: ProductionOrder,
+    quantity: Decimal,
+    lot_code: str | None,
+    expiry_date: object,
+    serials: list[str] | None,
+    *,
+    final: bool,
+) -> None:
+    expected, before = order.remaining_quantity, order.unrelieved_cost
+    flushed = await _backflush(
+        session, order, order.produced_quantity + order.scrapped_quantity + quantity
+    )
+    relief = order.unrelieved_cost if final else flushed + _share(before, quantity, expected)
+    moves = await _by_product_moves(session, order, quantity, relief)
+    by_product_value = sum((m.value or ZERO for m in moves), ZERO)
+    value = relief - by_product_value
+    moves.insert(
+        0,
+        Move(
+            item_id=order.item_id,
+            location_id=order.output_location_id,
+            quantity=quantity,
+            type="output",
+            lot_code=lot_code or NO_LOT,
+            value=value,
+            unit_cost=div(value, quantity),
+            expiry_date=expiry_date,  # type: ignore[arg-type]
+            serials=tuple(serials or ()),
+            production_order_id=order.id,
+        ),
+    )
+    await ledger.apply(session, moves)
+    order.produced_quantity += quantity
+    order.output_value += relief
+
+
+def _share(unrelieved: Decimal, units: Decimal, expected: Decimal) -> Decimal:
+    """The part of ``unrelieved`` that ``units`` of the ``expected`` carry."""
+    if units >= expected:
+        return unrelieved
+    with localcontext(EXACT_CONTEXT):
+        return quantize(unrelieved * units / expected)
+
+
+async def _backflush(session: AsyncSession, order: ProductionOrder, units: Decimal) -> Decimal:
+    """Consume backflush components up to their share of ``units`` reported; returns
+    the value consumed."""
+    issues = []
+    for requirement in order.requirements:
+        if requirement.consumption != "backflush" or not requirement.in_bom:
+            continue
+        with localcontext(EXACT_CONTEXT):
+            target = quantize(requirement.required_quantity * units / order.quantity)
+        if target > requirement.consumed_quantity:
+            issues.append(
+                Issue(requirement.component_item_id, target - requirement.consumed_quantity)
+            )
+    movements = await materials.issue(session, order, issues)
+    return -sum((m.value for m in movements), ZERO)
+
+
+async def _by_product_moves(
+    session: AsyncSession, order: ProductionOrder, quantity: Decimal, relief: Decimal
+) -> list[Move]:
+    """By-products come in with the output, valued at their own average (standard)
+    cost, taken out of the relief so the order's cost still balances."""
+    bom = await session.get(Bom, order.bom_id)
+    assert bom is not None
+    rows = (
+        await session.execute(
+            select(BomByProduct, Item)
+            .join(Item, Item.id == BomByProduct.item_id)
+            .where(BomByProduct.bom_id == order.bom_id)
+            .order_by(BomByProduct.position)
+        )
+    ).all()
+    moves = []
+    budget = relief
+    for by_product, item in rows:
+        with localcontext(EXACT_CONTEXT):
+            amount = quantize(by_product.quantity * quantity / bom.output_quantity)
+        if amount <= 0 or item.tracking != "none":
+            continue  # tracked by-products need lots or serials the caller did not give
+        unit = item.average_cost if item.average_cost is not None else item.standard_cost
+        value = min(mul(amount, unit or ZERO), max(budget, ZERO))
+        budget -= value
+        moves.append(
+            Move(
+                item_id=item.id,
+                location_id=order.output_location_id,
+                quantity=amount,
+                type="output",
+                value=value,
+                unit_cost=div(value, amount),
+                production_order_id=order.id,
+            )
+        )
+    return moves
+
+
+async def _settle(session: AsyncSession, order: ProductionOrder) -> None:
+    """Completion without a final output: the rest goes onto the finished stock, or is
+    written off when nothing was produced or none of it is left on hand."""
+    rest = order.unrelieved_cost
+    if rest == 0:
+        return
+    on_hand = await session.scalar(
+        select(func.coalesce(func.sum(StockBalance.on_hand), ZERO)).where(
+            StockBalance.item_id == order.item_id
+        )
+    )
+    if order.produced_quantity > 0 and (on_hand or ZERO) > 0:
+        await ledger.apply(
+            session,
+            [
+                Move(
+                    item_id=order.item_id,
+                    location_id=order.output_location_id,
+                    quantity=ZERO,
+                    type="output",
+                    value=rest,
+                    unit_cost=ZERO,
+                    production_order_id=order.id,
+                )
+            ],
+        )
+        order.output_value += rest
+    else:
+        order.scrap_value += rest

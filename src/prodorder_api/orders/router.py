@@ -1,0 +1,222 @@
+import uuid
+from datetime import date
+from typing import Annotated
+
+from fastapi import APIRouter, Body, Query
+
+from prodorder_api.deps import Paging, Session
+from prodorder_api.errors import problem_responses
+from prodorder_api.fields import AwareDatetime
+from prodorder_api.orders import production, service
+from prodorder_api.orders.presenter import present, summary
+from prodorder_api.orders.schemas import (
+    Availability,
+    CancelRequest,
+    CompleteRequest,
+    ConsumptionRequest,
+    OrderCreate,
+    OrderOut,
+    OrderSummary,
+    OrderUpdate,
+    OutputRequest,
+    ReleaseRequest,
+    ScrapRequest,
+)
+from prodorder_api.orders.states import Status, lifecycle_markdown
+from prodorder_api.pagination import Page
+
+router = APIRouter(prefix="/v1/production-orders", tags=["production-orders"])
+
+ACTION_ERRORS = problem_responses(404, 409, 422)
+LIFECYCLE = "\n\nAllowed actions by status (else 409 `invalid_transition`):\n\n" + (
+    lifecycle_markdown()
+)
+
+
+@router.post(
+    "",
+    status_code=201,
+    response_model=OrderOut,
+    summary="Create a production order",
+    responses=problem_responses(422),
+)
+async def create_production_order(body: OrderCreate, session: Session) -> OrderOut:
+    """Status `planned`; requirements from the BOM (scrap included), operations copied
+    with their planned minutes. `bom_id` defaults to the item's default BOM."""
+    return present(await service.create(session, body))
+
+
+@router.get(
+    "",
+    response_model=Page[OrderSummary],
+    summary="List production orders",
+    responses=problem_responses(422),
+)
+async def list_production_orders(
+    session: Session,
+    paging: Paging,
+    status: Annotated[list[Status] | None, Query(description="Repeat for several.")] = None,
+    item_id: uuid.UUID | None = None,
+    reference: Annotated[str | None, Query(max_length=200)] = None,
+    due_before: date | None = None,
+    due_after: date | None = None,
+    updated_after: Annotated[AwareDatetime | None, Query(description="RFC 3339.")] = None,
+) -> dict[str, object]:
+    rows, cursor = await service.list_orders(
+        session,
+        paging,
+        list(status or []),
+        item_id,
+        reference,
+        due_before,
+        due_after,
+        updated_after,
+    )
+    return {"data": [summary(row) for row in rows], "next_cursor": cursor}
+
+
+@router.get(
+    "/{order_id}",
+    response_model=OrderOut,
+    summary="Get a production order",
+    responses=problem_responses(404),
+)
+async def get_production_order(order_id: str, session: Session) -> OrderOut:
+    return present(await service.get(session, order_id))
+
+
+@router.patch(
+    "/{order_id}",
+    response_model=OrderOut,
+    summary="Change a production order",
+    responses=ACTION_ERRORS,
+)
+async def update_production_order(order_id: str, body: OrderUpdate, session: Session) -> OrderOut:
+    """`quantity` only while planned (requirements recomputed); dates, priority, notes and
+    reference until the order is completed or cancelled."""
+    return present(await service.update(session, order_id, body))
+
+
+@router.get(
+    "/{order_id}/availability",
+    response_model=Availability,
+    summary="Check component availability",
+    responses=ACTION_ERRORS,
+)
+async def get_production_order_availability(order_id: str, session: Session) -> Availability:
+    """Per component: still required, reserved, free at the order's location, shortage."""
+    return await service.availability(session, order_id)
+
+
+@router.post(
+    "/{order_id}/release",
+    response_model=OrderOut,
+    summary="Release: reserve components",
+    responses=ACTION_ERRORS,
+    description="Reserves every requirement at the order's location, "
+    "all or nothing: not enough → 409 `insufficient_stock` with `shortages`, nothing reserved. "
+    "With `allow_shortage` it reserves what there is." + LIFECYCLE,
+)
+async def release_production_order(
+    order_id: str, session: Session, body: Annotated[ReleaseRequest | None, Body()] = None
+) -> OrderOut:
+    allow = body.allow_shortage if body else False
+    return present(await service.release(session, order_id, allow))
+
+
+@router.post(
+    "/{order_id}/reserve",
+    response_model=OrderOut,
+    summary="Top up reservations",
+    responses=ACTION_ERRORS,
+)
+async def reserve_production_order(order_id: str, session: Session) -> OrderOut:
+    """Reserves what is still missing from stock that has arrived since release."""
+    return present(await service.reserve(session, order_id))
+
+
+@router.post(
+    "/{order_id}/unrelease",
+    response_model=OrderOut,
+    summary="Unrelease: free reservations",
+    responses=ACTION_ERRORS,
+)
+async def unrelease_production_order(order_id: str, session: Session) -> OrderOut:
+    return present(await service.unrelease(session, order_id))
+
+
+@router.post(
+    "/{order_id}/start",
+    response_model=OrderOut,
+    summary="Start production",
+    responses=ACTION_ERRORS,
+)
+async def start_production_order(order_id: str, session: Session) -> OrderOut:
+    return present(await service.start(session, order_id))
+
+
+@router.post(
+    "/{order_id}/consumptions",
+    response_model=OrderOut,
+    summary="Issue components",
+    responses=ACTION_ERRORS,
+)
+async def consume_production_order(
+    order_id: str, body: ConsumptionRequest, session: Session
+) -> OrderOut:
+    """Manual issue: from the order's reservation first, then free stock (lots FEFO).
+    Items outside the BOM are allowed and recorded."""
+    return present(await production.consume(session, order_id, body))
+
+
+@router.post(
+    "/{order_id}/outputs",
+    response_model=OrderOut,
+    summary="Report finished output",
+    responses=ACTION_ERRORS,
+)
+async def report_production_order_output(
+    order_id: str, body: OutputRequest, session: Session
+) -> OrderOut:
+    """Receives finished goods into the output location and backflushes `backflush`
+    components in proportion; valued from the order's unrelieved cost."""
+    return present(await production.output(session, order_id, body))
+
+
+@router.post(
+    "/{order_id}/scrap",
+    response_model=OrderOut,
+    summary="Report scrapped units",
+    responses=ACTION_ERRORS,
+)
+async def scrap_production_order(order_id: str, body: ScrapRequest, session: Session) -> OrderOut:
+    """Finished units lost: their backflush components are consumed, nothing is received."""
+    return present(await production.scrap(session, order_id, body.quantity, body.reason))
+
+
+@router.post(
+    "/{order_id}/complete",
+    response_model=OrderOut,
+    summary="Complete the order",
+    responses=ACTION_ERRORS,
+)
+async def complete_production_order(
+    order_id: str, session: Session, body: Annotated[CompleteRequest | None, Body()] = None
+) -> OrderOut:
+    """Reports the final output (default: quantity − produced − scrapped, never below 0),
+    backflushes, frees leftover reservations and settles the cost. Final."""
+    return present(await production.complete(session, order_id, body or CompleteRequest()))
+
+
+@router.post(
+    "/{order_id}/cancel",
+    response_model=OrderOut,
+    summary="Cancel the order",
+    responses=ACTION_ERRORS,
+)
+async def cancel_production_order(
+    order_id: str, session: Session, body: Annotated[CancelRequest | None, Body()] = None
+) -> OrderOut:
+    """Frees reservations; final. An in-progress order can be cancelled only while
+    nothing was consumed or produced (409 `conflict` otherwise)."""
+    return present(await service.cancel(session, order_id, body.reason if body else None))

@@ -1,0 +1,205 @@
+import uuid
+from datetime import date, datetime
+from typing import Any, Literal
+
+from pydantic import Field, field_validator
+
+from prodorder_api.fields import (
+    DecimalOut,
+    LotCode,
+    NonNegativeDecimal,
+    PositiveDecimal,
+    Reference,
+    RequestModel,
+    ResponseModel,
+    Serial,
+    Text,
+)
+from prodorder_api.orders.states import Action, Status
+
+
+def format_number(number: int) -> str:
+    return f"MO-{number:06d}"
+
+
+class OrderCreate(RequestModel):
+    item_id: uuid.UUID = Field(description="The product to make.")
+    quantity: PositiveDecimal
+    bom_id: uuid.UUID | None = Field(default=None, description="Default: the item's default BOM.")
+    location_id: uuid.UUID | None = Field(
+        default=None, description="Where components are reserved and issued. Default: `MAIN`."
+    )
+    output_location_id: uuid.UUID | None = Field(
+        default=None, description="Where finished goods are received. Default: `location_id`."
+    )
+    due_date: date | None = None
+    planned_start: date | None = None
+    priority: int = Field(default=0, ge=-1000, le=1000)
+    reference: Reference | None = Field(
+        default=None, description="Your own key, e.g. the webshop order number; filterable."
+    )
+    notes: Text | None = None
+
+
+class OrderUpdate(RequestModel):
+    """`quantity` only while planned (requirements are recomputed); the rest until final."""
+
+    quantity: PositiveDecimal | None = None
+    due_date: date | None = None
+    planned_start: date | None = None
+    priority: int | None = Field(default=None, ge=-1000, le=1000)
+    reference: Reference | None = None
+    notes: Text | None = None
+
+
+class ReleaseRequest(RequestModel):
+    allow_shortage: bool = Field(
+        default=False, description="Reserve what there is instead of refusing with 409."
+    )
+
+
+class ConsumptionLine(RequestModel):
+    item_id: uuid.UUID
+    quantity: PositiveDecimal
+    lot_code: LotCode | None = Field(default=None, description="Default: reserved lots, then FEFO.")
+    serials: list[Serial] | None = Field(default=None, max_length=10_000)
+
+
+class ConsumptionRequest(RequestModel):
+    lines: list[ConsumptionLine] = Field(min_length=1, max_length=1000)
+
+
+class OutputRequest(RequestModel):
+    quantity: PositiveDecimal
+    lot_code: LotCode | None = Field(default=None, description="Required for lot-tracked products.")
+    expiry_date: date | None = None
+    serials: list[Serial] | None = Field(
+        default=None, max_length=10_000, description="Serial-tracked products: one per unit."
+    )
+
+
+class ScrapRequest(RequestModel):
+    quantity: PositiveDecimal
+    reason: Text = Field(min_length=1)
+
+
+class CompleteRequest(RequestModel):
+    output_quantity: NonNegativeDecimal | None = Field(
+        default=None, description="Final output; default quantity − produced − scrapped (≥ 0)."
+    )
+    lot_code: LotCode | None = None
+    expiry_date: date | None = None
+    serials: list[Serial] | None = Field(default=None, max_length=10_000)
+
+
+class CancelRequest(RequestModel):
+    reason: Text | None = None
+
+
+class ReservationOut(ResponseModel):
+    location_id: uuid.UUID
+    lot_code: str | None
+    quantity: DecimalOut
+
+    @field_validator("lot_code", mode="before")
+    @classmethod
+    def _no_lot_is_null(cls, value: str | None) -> str | None:
+        return value or None
+
+
+class RequirementOut(ResponseModel):
+    component_item_id: uuid.UUID
+    required_quantity: DecimalOut = Field(description="Scrap included.")
+    reserved_quantity: DecimalOut
+    consumed_quantity: DecimalOut
+    consumption: Literal["backflush", "manual"]
+    in_bom: bool = Field(description="False for items issued from outside the BOM.")
+    reservations: list[ReservationOut] = Field(description="Per location and lot.")
+
+
+class OperationOut(ResponseModel):
+    sequence: int
+    name: str
+    instructions: str | None
+    work_center_id: uuid.UUID | None
+    planned_minutes: DecimalOut
+    actual_minutes: DecimalOut
+    completed_quantity: DecimalOut
+    status: Literal["pending", "in_progress", "done"]
+    started_at: datetime | None
+    completed_at: datetime | None
+
+
+class HistoryEntry(ResponseModel):
+    action: str
+    from_status: Status | None
+    to_status: Status
+    at: datetime
+    details: dict[str, Any] | None
+
+
+class OrderOut(ResponseModel):
+    id: uuid.UUID
+    number: str = Field(examples=["MO-000001"])
+    status: Status
+    allowed_actions: list[Action] = Field(description="What the current status permits.")
+    item_id: uuid.UUID
+    quantity: DecimalOut
+    bom_id: uuid.UUID
+    location_id: uuid.UUID
+    output_location_id: uuid.UUID
+    produced_quantity: DecimalOut
+    scrapped_quantity: DecimalOut
+    requirements: list[RequirementOut]
+    operations: list[OperationOut]
+    due_date: date | None
+    planned_start: date | None
+    released_at: datetime | None
+    started_at: datetime | None
+    completed_at: datetime | None
+    cancelled_at: datetime | None
+    reference: str | None
+    priority: int
+    notes: str | None
+    material_cost: DecimalOut = Field(description="Σ value of the components consumed.")
+    output_value: DecimalOut = Field(description="Cost relieved to finished goods so far.")
+    scrap_value: DecimalOut = Field(description="Cost relieved to scrap and write-offs.")
+    unit_cost: DecimalOut | None = Field(description="output_value ÷ produced_quantity.")
+    version: int
+    history: list[HistoryEntry]
+    created_at: datetime
+    updated_at: datetime
+
+
+class OrderSummary(ResponseModel):
+    """A list row: the order without requirements, operations and history."""
+
+    id: uuid.UUID
+    number: str
+    status: Status
+    item_id: uuid.UUID
+    quantity: DecimalOut
+    bom_id: uuid.UUID
+    produced_quantity: DecimalOut
+    scrapped_quantity: DecimalOut
+    due_date: date | None
+    planned_start: date | None
+    reference: str | None
+    priority: int
+    version: int
+    created_at: datetime
+    updated_at: datetime
+
+
+class ComponentAvailability(ResponseModel):
+    item_id: uuid.UUID
+    required: DecimalOut = Field(description="Still needed: required − consumed − reserved.")
+    reserved: DecimalOut = Field(description="Already held for this order.")
+    available: DecimalOut = Field(description="Free stock at the order's location.")
+    shortage: DecimalOut
+
+
+class Availability(ResponseModel):
+    order_id: uuid.UUID
+    status: Literal["available", "partial", "unavailable"]
+    components: list[ComponentAvailability]

@@ -1,0 +1,323 @@
+"""Production orders: create, read, change, and move through the lifecycle.
+
+Each action locks the order row first (then items, then balances, inside the
+stock function): one global lock order, so concurrent actions queue and never
+deadlock. ``states.check`` guards every action from the one state table.
+"""
+
+import uuid
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import Select, func, select, text
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import selectinload
+
+from prodorder_api.boms import service as boms
+from prodorder_api.boms.explosion import line_requirement
+from prodorder_api.boms.models import Bom
+from prodorder_api.db import utcnow
+from prodorder_api.errors import Conflict, NotFound, ValidationFailed
+from prodorder_api.ids import new_id, parse_id
+from prodorder_api.items import service as items
+from prodorder_api.locations import service as locations
+from prodorder_api.money import ZERO, div, quantize
+from prodorder_api.orders import materials, states
+from prodorder_api.orders.models import (
+    OrderEvent,
+    OrderOperation,
+    OrderRequirement,
+    ProductionOrder,
+)
+from prodorder_api.orders.schemas import (
+    Availability,
+    ComponentAvailability,
+    OrderCreate,
+    OrderUpdate,
+)
+from prodorder_api.pagination import PageParams, paginate
+
+_FULL = (
+    selectinload(ProductionOrder.requirements),
+    selectinload(ProductionOrder.reservations),
+    selectinload(ProductionOrder.operations),
+    selectinload(ProductionOrder.history),
+)
+
+
+async def get(session: AsyncSession, order_id: str, *, for_update: bool = False) -> ProductionOrder:
+    parsed = parse_id(order_id)
+    order = None
+    if parsed is not None:
+        stmt: Select[tuple[ProductionOrder]] = (
+            select(ProductionOrder).where(ProductionOrder.id == parsed).options(*_FULL)
+        )
+        if for_update:
+            stmt = stmt.with_for_update(of=ProductionOrder)
+        order = await session.scalar(stmt.execution_options(populate_existing=True))
+    if order is None:
+        raise NotFound(f"no production order with id {order_id}")
+    return order
+
+
+async def for_action(
+    session: AsyncSession, order_id: str, action: states.Action
+) -> ProductionOrder:
+    """Lock the order and check that its status allows ``action``."""
+    order = await get(session, order_id, for_update=True)
+    states.check(order.status, action)
+    return order
+
+
+def record(
+    order: ProductionOrder, action: str, to_status: str | None = None, **details: Any
+) -> None:
+    """History entry, status change and version bump for one action."""
+    now = utcnow()
+    to_status = to_status or order.status
+    order.history.append(
+        OrderEvent(
+            action=action,
+            from_status=order.status,
+            to_status=to_status,
+            details={k: v for k, v in details.items() if v is not None} or None,
+            at=now,
+        )
+    )
+    if to_status != order.status:
+        stamp = {
+            "released": "released_at",
+            "in_progress": "started_at",
+            "completed": "completed_at",
+            "cancelled": "cancelled_at",
+        }.get(to_status)
+        if stamp:
+            setattr(order, stamp, now)
+        order.status = to_status
+    order.version += 1
+    order.updated_at = now
+
+
+async def create(session: AsyncSession, data: OrderCreate) -> ProductionOrder:
+    product = await items.get_for_input(session, data.item_id, "item_id")
+    bom = await _bom_for(session, product.id, data.bom_id)
+    location = await locations.resolve(session, data.location_id, "location_id")
+    output_location = (
+        await locations.resolve(session, data.output_location_id, "output_location_id")
+        if data.output_location_id
+        else location
+    )
+    order = ProductionOrder(
+        id=new_id(),
+        number=await _next_number(session),
+        status="planned",
+        item_id=product.id,
+        bom_id=bom.id,
+        quantity=data.quantity,
+        location_id=location.id,
+        output_location_id=output_location.id,
+        due_date=data.due_date,
+        planned_start=data.planned_start,
+        priority=data.priority,
+        reference=data.reference,
+        notes=data.notes,
+        requirements=_requirements(bom, data.quantity),
+        operations=_operations(bom, data.quantity),
+        reservations=[],
+        history=[],
+    )
+    order.history.append(
+        OrderEvent(action="create", from_status=None, to_status="planned", at=utcnow())
+    )
+    await boms.mark_used(session, bom)
+    session.add(order)
+    await session.flush()
+    return order
+
+
+async def _bom_for(session: AsyncSession, item_id: uuid.UUID, bom_id: uuid.UUID | None) -> Bom:
+    if bom_id is None:
+        bom = await boms.default_for(session, item_id)
+        if bom is None:
+            raise ValidationFailed(["body", "bom_id"], "the item has no default BOM: give bom_id")
+        return bom
+    bom = await session.scalar(
+        select(Bom)
+        .where(Bom.id == bom_id)
+        .options(selectinload(Bom.lines), selectinload(Bom.operations))
+    )
+    if bom is None:
+        raise ValidationFailed(["body", "bom_id"], f"no BOM with id {bom_id}")
+    if bom.item_id != item_id:
+        raise ValidationFailed(["body", "bom_id"], "the BOM makes another item")
+    return bom
+
+
+async def _next_number(session: AsyncSession) -> int:
+    """Unique, increasing: a sequence on PostgreSQL; on SQLite the writer holds the
+    database lock (BEGIN IMMEDIATE), so max + 1 cannot race."""
+    if session.get_bind().dialect.name == "postgresql":
+        return int(await session.scalar(text("SELECT nextval('production_order_number_seq')")))
+    current = await session.scalar(select(func.max(ProductionOrder.number)))
+    return int(current or 0) + 1
+
+
+def _requirements(bom: Bom, quantity: Decimal) -> list[OrderRequirement]:
+    return [
+        OrderRequirement(
+            position=line.position,
+            component_item_id=line.component_item_id,
+            required_quantity=line_requirement(quantity, line, bom.output_quantity),
+            consumed_quantity=ZERO,
+            consumption=line.consumption,
+            in_bom=True,
+        )
+        for line in bom.lines
+    ]
+
+
+def _operations(bom: Bom, quantity: Decimal) -> list[OrderOperation]:
+    """planned minutes = setup + run × order quantity ÷ output quantity."""
+    return [
+        OrderOperation(
+            sequence=op.sequence,
+            name=op.name,
+            instructions=op.instructions,
+            work_center_id=op.work_center_id,
+            planned_minutes=quantize(
+                op.setup_minutes + op.run_minutes * quantity / bom.output_quantity
+            ),
+            actual_minutes=ZERO,
+            completed_quantity=ZERO,
+            status="pending",
+        )
+        for op in bom.operations
+    ]
+
+
+async def update(session: AsyncSession, order_id: str, data: OrderUpdate) -> ProductionOrder:
+    order = await for_action(session, order_id, "update")
+    changes = data.model_dump(exclude_unset=True)
+    if "priority" in changes and changes["priority"] is None:
+        raise ValidationFailed(["body", "priority"], "may not be null")
+    if "quantity" in changes:
+        if changes["quantity"] is None:
+            raise ValidationFailed(["body", "quantity"], "may not be null")
+        if order.status != "planned" and changes["quantity"] != order.quantity:
+            raise Conflict(f"quantity can change only while planned; the order is {order.status}")
+        if changes["quantity"] != order.quantity:
+            bom = await _bom_for(session, order.item_id, order.bom_id)
+            for requirement, fresh in zip(
+                order.requirements, _requirements(bom, changes["quantity"]), strict=False
+            ):
+                requirement.required_quantity = fresh.required_quantity
+            for operation, planned in zip(
+                order.operations, _operations(bom, changes["quantity"]), strict=False
+            ):
+                operation.planned_minutes = planned.planned_minutes
+    if not changes:
+        return order
+    for name, value in changes.items():
+        setattr(order, name, value)
+    record(order, "update", changes=sorted(changes))
+    return order
+
+
+async def list_orders(
+    session: AsyncSession,
+    params: PageParams,
+    statuses: list[str] | None,
+    item_id: uuid.UUID | None,
+    reference: str | None,
+    due_before: date | None,
+    due_after: date | None,
+    updated_after: datetime | None,
+) -> tuple[list[ProductionOrder], str | None]:
+    stmt = select(ProductionOrder)
+    if statuses:
+        stmt = stmt.where(ProductionOrder.status.in_(statuses))
+    if item_id is not None:
+        stmt = stmt.where(ProductionOrder.item_id == item_id)
+    if reference is not None:
+        stmt = stmt.where(ProductionOrder.reference == reference)
+    if due_before is not None:
+        stmt = stmt.where(ProductionOrder.due_date < due_before)
+    if due_after is not None:
+        stmt = stmt.where(ProductionOrder.due_date > due_after)
+    if updated_after is not None:
+        stmt = stmt.where(ProductionOrder.updated_at > updated_after)
+    return await paginate(session, stmt, ProductionOrder.id, params)
+
+
+async def availability(session: AsyncSession, order_id: str) -> Availability:
+    order = await get(session, order_id)
+    states.check(order.status, "availability")
+    reserved = materials.reserved_by_item(order)
+    ids = [r.component_item_id for r in order.requirements]
+    free = await materials.free_stock(session, ids, order.location_id)
+    components = []
+    for requirement in order.requirements:
+        need = materials.open_need(order, requirement)
+        available = free[requirement.component_item_id].total
+        components.append(
+            ComponentAvailability(
+                item_id=requirement.component_item_id,
+                required=need,
+                reserved=reserved.get(requirement.component_item_id, ZERO),
+                available=available,
+                shortage=max(need - available, ZERO),
+            )
+        )
+    short = [c for c in components if c.shortage > 0]
+    status = "available"
+    if short:
+        status = "unavailable" if all(c.available == 0 for c in short) else "partial"
+    return Availability(order_id=order.id, status=status, components=components)  # type: ignore[arg-type]
+
+
+async def release(session: AsyncSession, order_id: str, allow_shortage: bool) -> ProductionOrder:
+    order = await for_action(session, order_id, "release")
+    reserved = await materials.reserve(session, order, all_or_nothing=not allow_shortage)
+    record(order, "release", "released", reserved=str(reserved), allow_shortage=allow_shortage)
+    return order
+
+
+async def reserve(session: AsyncSession, order_id: str) -> ProductionOrder:
+    order = await for_action(session, order_id, "reserve")
+    reserved = await materials.reserve(session, order, all_or_nothing=False)
+    record(order, "reserve", reserved=str(reserved))
+    return order
+
+
+async def unrelease(session: AsyncSession, order_id: str) -> ProductionOrder:
+    order = await for_action(session, order_id, "unrelease")
+    await materials.free_reservations(session, order)
+    record(order, "unrelease", "planned")
+    return order
+
+
+async def start(session: AsyncSession, order_id: str) -> ProductionOrder:
+    order = await for_action(session, order_id, "start")
+    record(order, "start", "in_progress")
+    return order
+
+
+async def cancel(session: AsyncSession, order_id: str, reason: str | None) -> ProductionOrder:
+    order = await for_action(session, order_id, "cancel")
+    touched = (
+        order.produced_quantity
+        or order.scrapped_quantity
+        or any(r.consumed_quantity for r in order.requirements)
+    )
+    if touched:
+        raise Conflict("components were consumed or output reported: complete the order instead")
+    await materials.free_reservations(session, order)
+    record(order, "cancel", "cancelled", reason=reason)
+    return order
+
+
+def unit_cost(order: ProductionOrder) -> Decimal | None:
+    if order.produced_quantity <= 0:
+        return None
+    return div(order.output_value, order.produced_quantity)
