@@ -9,14 +9,14 @@ from fastapi.openapi.utils import get_openapi
 from fastapi.routing import APIRoute
 
 from prodorder_api import __version__
+from prodorder_api.boms.router import router as boms_router
 from prodorder_api.db import create_engine, create_sessionmaker
 from prodorder_api.errors import PROBLEM_MEDIA_TYPE, install_handlers
-from prodorder_api.boms.router import router as boms_router
 from prodorder_api.health.router import router as health_router
 from prodorder_api.items.router import router as items_router
 from prodorder_api.locations.router import router as locations_router
-from prodorder_api.orders.router import router as orders_router
 from prodorder_api.observability import RequestIdMiddleware, configure_logging
+from prodorder_api.orders.router import router as orders_router
 from prodorder_api.settings import Settings, get_settings
 from prodorder_api.stock.router import router as stock_router
 

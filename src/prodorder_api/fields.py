@@ -101,7 +101,7 @@ AwareDatetime = Annotated[datetime, AfterValidator(_aware)]
 class RequestModel(BaseModel):
     """Input bodies: unknown fields are rejected so client typos surface."""
 
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=False)
+    model_config = ConfigDict(extra="forbid", validate_default=True)
 
 
 class ResponseModel(BaseModel):

@@ -14,19 +14,19 @@ from prodorder_api.orders.models import (
 from prodorder_api.stock.models import Lot, SerialNumber, StockBalance, StockMovement
 
 __all__ = [
+    "Base",
     "Bom",
     "BomByProduct",
     "BomLine",
     "BomOperation",
+    "Item",
+    "Location",
+    "Lot",
     "OrderEvent",
     "OrderOperation",
     "OrderRequirement",
     "OrderReservation",
     "ProductionOrder",
-    "Base",
-    "Item",
-    "Location",
-    "Lot",
     "SerialNumber",
     "StockBalance",
     "StockMovement",

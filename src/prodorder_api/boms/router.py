@@ -76,7 +76,7 @@ async def make_default_bom(bom_id: str, session: Session) -> Bom:
 async def explode_bom(
     bom_id: str,
     session: Session,
-    quantity: Quantity = 1,  # type: ignore[assignment]
+    quantity: Quantity = 1,
     flat: Annotated[bool, Query(description="Only the bought leaves, summed per item.")] = False,
 ) -> Explosion:
     """Every component at every level (1 = direct) with its required quantity, scrap
@@ -93,7 +93,7 @@ async def explode_bom(
 async def get_bom_cost(
     bom_id: str,
     session: Session,
-    quantity: Quantity = 1,  # type: ignore[assignment]
+    quantity: Quantity = 1,
 ) -> BomCost:
     """Made components roll up through their default BOM; bought ones use their
     average cost (standard cost while there is none)."""

@@ -83,18 +83,19 @@ async def update_bom(session: AsyncSession, bom_id: str, data: BomUpdate) -> Bom
         bom.output_quantity = data.output_quantity
     # Empty a replaced collection and flush before refilling it: the unit of work
     # inserts before it deletes, which would trip the unique (bom, component) key.
-    replaced = [
-        (bom.lines, _lines(data.lines) if data.lines is not None else None),
-        (bom.operations, _operations(data.operations) if data.operations is not None else None),
-        (bom.by_products, _by_products(data.by_products) if data.by_products is not None else None),
-    ]
-    for collection, _ in replaced:
-        if _ is not None:
-            collection.clear()
+    if data.lines is not None:
+        bom.lines.clear()
+    if data.operations is not None:
+        bom.operations.clear()
+    if data.by_products is not None:
+        bom.by_products.clear()
     await session.flush()
-    for collection, new in replaced:
-        if new is not None:
-            collection.extend(new)  # type: ignore[arg-type]
+    if data.lines is not None:
+        bom.lines.extend(_lines(data.lines))
+    if data.operations is not None:
+        bom.operations.extend(_operations(data.operations))
+    if data.by_products is not None:
+        bom.by_products.extend(_by_products(data.by_products))
     bom.version += 1
     bom.updated_at = utcnow()
     await _flush_unique_revision(session, bom.revision)

@@ -25,7 +25,7 @@ def present(order: ProductionOrder) -> OrderOut:
                 required_quantity=requirement.required_quantity,
                 reserved_quantity=sum((r.quantity for r in held), ZERO),
                 consumed_quantity=requirement.consumed_quantity,
-                consumption=requirement.consumption,  # type: ignore[arg-type]
+                consumption=requirement.consumption,
                 in_bom=requirement.in_bom,
                 reservations=[ReservationOut.model_validate(r) for r in held],
             )
@@ -33,7 +33,7 @@ def present(order: ProductionOrder) -> OrderOut:
     return OrderOut(
         id=order.id,
         number=format_number(order.number),
-        status=order.status,  # type: ignore[arg-type]
+        status=order.status,
         allowed_actions=list(states.ALLOWED[order.status]),  # type: ignore[index]
         item_id=order.item_id,
         quantity=order.quantity,
@@ -68,7 +68,7 @@ def summary(order: ProductionOrder) -> OrderSummary:
     return OrderSummary(
         id=order.id,
         number=format_number(order.number),
-        status=order.status,  # type: ignore[arg-type]
+        status=order.status,
         item_id=order.item_id,
         quantity=order.quantity,
         bom_id=order.bom_id,

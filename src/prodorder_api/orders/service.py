@@ -50,9 +50,7 @@ async def get(session: AsyncSession, order_id: str, *, for_update: bool = False)
     parsed = parse_id(order_id)
     order = None
     if parsed is not None:
-        stmt: Select[tuple[ProductionOrder]] = (
-            select(ProductionOrder).where(ProductionOrder.id == parsed).options(*_FULL)
-        )
+        stmt = select(ProductionOrder).where(ProductionOrder.id == parsed).options(*_FULL)
         if for_update:
             stmt = stmt.with_for_update(of=ProductionOrder)
         order = await session.scalar(stmt.execution_options(populate_existing=True))
@@ -273,7 +271,7 @@ async def availability(session: AsyncSession, order_id: str) -> Availability:
     status = "available"
     if short:
         status = "unavailable" if all(c.available == 0 for c in short) else "partial"
-    return Availability(order_id=order.id, status=status, components=components)  # type: ignore[arg-type]
+    return Availability(order_id=order.id, status=status, components=components)
 
 
 async def release(session: AsyncSession, order_id: str, allow_shortage: bool) -> ProductionOrder:
