@@ -21,6 +21,7 @@ from sqlalchemy.engine import make_url
 from prodorder_api import migrate
 from prodorder_api.app import create_app
 from prodorder_api.settings import Settings
+from tests.invariants import broken_invariants
 
 BACKENDS = ["sqlite", "postgresql"]
 DEFAULT_SERVER = "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
@@ -97,6 +98,9 @@ async def app(database_url: str) -> AsyncIterator[FastAPI]:
     application = create_app(Settings(DATABASE_URL=database_url, PRODORDER_DB_POOL_SIZE=20))
     async with application.router.lifespan_context(application):
         yield application
+        # Every test of this backend has run: the whole database must still add up.
+        problems = await broken_invariants(application.state.engine)
+        assert not problems, "\n".join(problems[:20])
 
 
 @pytest.fixture
