@@ -41,6 +41,13 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("boms", schema=None) as batch_op:
         batch_op.create_index("ix_boms_item_id", ["item_id"], unique=False)
+        batch_op.create_index(
+            "uq_boms_default_per_item",
+            ["item_id"],
+            unique=True,
+            postgresql_where=sa.text("is_default"),
+            sqlite_where=sa.text("is_default"),
+        )
 
     op.create_table(
         "bom_by_products",
@@ -290,6 +297,7 @@ def downgrade() -> None:
     op.drop_table("bom_lines")
     op.drop_table("bom_by_products")
     with op.batch_alter_table("boms", schema=None) as batch_op:
+        batch_op.drop_index("uq_boms_default_per_item")
         batch_op.drop_index("ix_boms_item_id")
 
     op.drop_table("boms")

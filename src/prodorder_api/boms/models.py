@@ -13,6 +13,7 @@ from sqlalchemy import (
     String,
     UniqueConstraint,
     Uuid,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -27,6 +28,14 @@ class Bom(Base):
         UniqueConstraint("item_id", "revision"),
         CheckConstraint("output_quantity > 0", name="output_quantity_positive"),
         Index("ix_boms_item_id", "item_id"),
+        # At most one default per item, whatever races.
+        Index(
+            "uq_boms_default_per_item",
+            "item_id",
+            unique=True,
+            postgresql_where=text("is_default"),
+            sqlite_where=text("is_default"),
+        ),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)

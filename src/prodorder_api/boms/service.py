@@ -3,7 +3,7 @@
 import uuid
 from collections.abc import Iterable
 
-from sqlalchemy import func, select, update
+from sqlalchemy import select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
@@ -22,6 +22,8 @@ from prodorder_api.ids import parse_id
 from prodorder_api.items import service as items
 from prodorder_api.items.models import Item
 from prodorder_api.pagination import PageParams, paginate
+
+BOM_LOCK_KEY = 7_401_829_113  # any constant: the advisory lock for BOM writes
 
 _FULL = (selectinload(Bom.lines), selectinload(Bom.operations), selectinload(Bom.by_products))
 
@@ -45,16 +47,26 @@ async def default_for(session: AsyncSession, item_id: uuid.UUID) -> Bom | None:
     )
 
 
+async def _serialise_bom_writes(session: AsyncSession) -> None:
+    """BOM writes are rare and must see each other: two BOMs that close a cycle
+    together, or two defaults for one item, are only caught if they queue. On
+    PostgreSQL a transaction-scoped advisory lock does that; SQLite writers queue
+    already (BEGIN IMMEDIATE)."""
+    if session.get_bind().dialect.name == "postgresql":
+        await session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": BOM_LOCK_KEY})
+
+
 async def create(session: AsyncSession, data: BomCreate) -> Bom:
+    await _serialise_bom_writes(session)
     product = await items.get_for_input(session, data.item_id, "item_id")
     await _check_content(session, product, data.lines, data.by_products)
-    siblings = await session.scalar(select(func.count()).where(Bom.item_id == product.id)) or 0
-    make_default = siblings == 0 or bool(data.default)
-    if make_default and siblings:
+    revisions = set(await session.scalars(select(Bom.revision).where(Bom.item_id == product.id)))
+    make_default = not revisions or bool(data.default)
+    if make_default and revisions:
         await _clear_default(session, product.id)
     bom = Bom(
         item_id=product.id,
-        revision=data.revision or str(siblings + 1),
+        revision=data.revision or _next_revision(revisions),
         output_quantity=data.output_quantity,
         is_default=make_default,
         lines=_lines(data.lines),
@@ -66,7 +78,15 @@ async def create(session: AsyncSession, data: BomCreate) -> Bom:
     return bom
 
 
+def _next_revision(taken: set[str]) -> str:
+    number = len(taken) + 1
+    while str(number) in taken:
+        number += 1
+    return str(number)
+
+
 async def update_bom(session: AsyncSession, bom_id: str, data: BomUpdate) -> Bom:
+    await _serialise_bom_writes(session)
     bom = await get(session, bom_id, for_update=True)
     if bom.used:
         raise Conflict("a production order has used this BOM: create a new revision instead")
@@ -77,10 +97,6 @@ async def update_bom(session: AsyncSession, bom_id: str, data: BomUpdate) -> Bom
     product = await session.get(Item, bom.item_id)
     assert product is not None
     await _check_content(session, product, data.lines or [], data.by_products or [])
-    if data.revision is not None:
-        bom.revision = data.revision
-    if data.output_quantity is not None:
-        bom.output_quantity = data.output_quantity
     # Empty a replaced collection and flush before refilling it: the unit of work
     # inserts before it deletes, which would trip the unique (bom, component) key.
     if data.lines is not None:
@@ -90,6 +106,10 @@ async def update_bom(session: AsyncSession, bom_id: str, data: BomUpdate) -> Bom
     if data.by_products is not None:
         bom.by_products.clear()
     await session.flush()
+    if data.revision is not None:
+        bom.revision = data.revision
+    if data.output_quantity is not None:
+        bom.output_quantity = data.output_quantity
     if data.lines is not None:
         bom.lines.extend(_lines(data.lines))
     if data.operations is not None:
@@ -103,6 +123,7 @@ async def update_bom(session: AsyncSession, bom_id: str, data: BomUpdate) -> Bom
 
 
 async def make_default(session: AsyncSession, bom_id: str) -> Bom:
+    await _serialise_bom_writes(session)
     bom = await get(session, bom_id, for_update=True)
     if not bom.is_default:
         await _clear_default(session, bom.item_id)
