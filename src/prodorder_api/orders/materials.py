@@ -182,9 +182,10 @@ async def issue(
         return []
     items = await ledger.lock_items(session, {i.item_id for i in issues})
     free = await free_stock(session, sorted(items), order.location_id)
+    rank = await _fefo_rank(session, sorted(items))
     moves: list[Move] = []
     for wanted in issues:
-        moves += _issue_moves(order, items[wanted.item_id], free[wanted.item_id], wanted)
+        moves += _issue_moves(order, items[wanted.item_id], free[wanted.item_id], wanted, rank)
     movements = await ledger.apply(session, moves)
     consumed: dict[uuid.UUID, Decimal] = defaultdict(lambda: ZERO)
     for wanted in issues:
@@ -195,7 +196,26 @@ async def issue(
     return movements
 
 
-def _issue_moves(order: ProductionOrder, item: Item, free: _Free, wanted: Issue) -> list[Move]:
+async def _fefo_rank(
+    session: AsyncSession, item_ids: list[uuid.UUID]
+) -> dict[tuple[uuid.UUID, str], int]:
+    """Position of every lot of these items in FEFO order (earliest expiry, then the
+    oldest receipt), so reserved lots are issued in the same order free ones are."""
+    rows = await session.execute(
+        select(Lot.item_id, Lot.code)
+        .where(Lot.item_id.in_(item_ids))
+        .order_by(Lot.expiry_date.asc().nulls_last(), Lot.created_at, Lot.code)
+    )
+    return {(item_id, code): position for position, (item_id, code) in enumerate(rows)}
+
+
+def _issue_moves(
+    order: ProductionOrder,
+    item: Item,
+    free: _Free,
+    wanted: Issue,
+    rank: dict[tuple[uuid.UUID, str], int],
+) -> list[Move]:
     base: dict[str, Any] = {
         "item_id": item.id,
         "location_id": order.location_id,
@@ -205,7 +225,8 @@ def _issue_moves(order: ProductionOrder, item: Item, free: _Free, wanted: Issue)
     }
     moves: list[Move] = []
     remaining = wanted.quantity
-    for reservation in sorted(order.reservations, key=lambda r: r.lot_code):
+    held = [r for r in order.reservations if r.item_id == item.id]
+    for reservation in sorted(held, key=lambda r: rank.get((item.id, r.lot_code), -1)):
         if remaining <= 0:
             break
         if reservation.item_id != item.id or reservation.location_id != order.location_id:
