@@ -2,6 +2,7 @@
 and one set of handlers renders every failure as RFC 9457 ``application/problem+json``."""
 
 import logging
+import re
 from decimal import Decimal
 from typing import Any
 
@@ -177,9 +178,11 @@ def install_handlers(app: FastAPI) -> None:
         )
 
     @app.exception_handler(StarletteHTTPException)
-    async def on_http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def on_http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         code, title = _HTTP_CODES.get(exc.status_code, ("http_error", "HTTP error"))
         detail = exc.detail if isinstance(exc.detail, str) else title
+        if exc.status_code == 405:  # Starlette names one route's methods; list them all
+            exc.headers = {"Allow": ", ".join(_methods_for(request))}
         return problem_response(
             {
                 "type": problem_type(code),
@@ -203,6 +206,16 @@ def install_handlers(app: FastAPI) -> None:
                 "code": "internal_error",
             }
         )
+
+
+def _methods_for(request: Request) -> list[str]:
+    """Every method the API document lists for the requested path."""
+    methods: set[str] = set()
+    for template, operations in request.app.openapi().get("paths", {}).items():
+        pattern = "^" + re.sub(r"\\{[^/]+?\\}", "[^/]+", re.escape(template)) + "$"
+        if re.match(pattern, request.url.path):
+            methods |= {method.upper() for method in operations}
+    return sorted(methods)
 
 
 def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:

@@ -74,6 +74,10 @@ def _clean_text(value: str) -> str:
     value = value.strip()
     if "\x00" in value:
         raise ValueError("must not contain NUL characters")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:  # a lone surrogate such as "\ud800"
+        raise ValueError("must be valid Unicode text") from exc
     return value
 
 

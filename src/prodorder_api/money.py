@@ -7,6 +7,7 @@ adds, compares and sums exactly. Guarded ``UPDATE ... WHERE on_hand >= :q``
 statements and SQL aggregates are therefore exact on both backends.
 """
 
+import re
 from decimal import ROUND_HALF_EVEN, Context, Decimal, InvalidOperation
 from typing import Any
 
@@ -58,12 +59,16 @@ def to_json(value: Decimal) -> str:
     return text
 
 
+# ASCII digits only: Decimal() would also take "1_000" and other scripts' digits.
+_DECIMAL_TEXT = re.compile(r"^[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]{1,3})?$")
+
+
 def parse_decimal(raw: Any) -> Decimal:
     """Turn a JSON number or string into a Decimal, refusing anything inexact.
 
-    JSON numbers reach us as Python floats; ``repr`` gives the shortest string that
-    reads back as the same float, which is the decimal the client wrote for every
-    value within our range (at most 15 significant digits).
+    Request bodies are parsed with JSON numbers as Decimal (``routing.py``), so they
+    arrive with every digit the client wrote. A float (from other callers) goes
+    through ``repr``, the shortest string that reads back as the same float.
     """
     if isinstance(raw, bool) or raw is None:
         raise ValueError("must be a decimal number or a string holding one")
@@ -75,7 +80,7 @@ def parse_decimal(raw: Any) -> Decimal:
         value = Decimal(repr(raw))
     elif isinstance(raw, str):
         text = raw.strip()
-        if not text or len(text) > 40:
+        if len(text) > 40 or not _DECIMAL_TEXT.match(text):
             raise ValueError("must be a decimal number or a string holding one")
         try:
             value = Decimal(text)

@@ -46,6 +46,25 @@ def configure_logging(level: str) -> None:
     root.propagate = False
 
 
+_INTERNAL_ERROR_BODY = json.dumps(
+    {
+        "type": "urn:prodorder:problem:internal_error",
+        "title": "Internal error",
+        "status": 500,
+        "detail": "An unexpected error occurred; it has been logged.",
+        "code": "internal_error",
+    }
+).encode()
+_INTERNAL_ERROR_START: Message = {
+    "type": "http.response.start",
+    "status": 500,
+    "headers": [
+        (b"content-type", b"application/problem+json"),
+        (b"content-length", str(len(_INTERNAL_ERROR_BODY)).encode()),
+    ],
+}
+
+
 class RequestIdMiddleware:
     """Pure ASGI (no BaseHTTPMiddleware), so it adds no task per request."""
 
@@ -61,10 +80,12 @@ class RequestIdMiddleware:
         token = request_id_var.set(request_id)
         started = time.perf_counter()
         status = 500
+        response_started = False
 
         async def send_with_id(message: Message) -> None:
-            nonlocal status
+            nonlocal status, response_started
             if message["type"] == "http.response.start":
+                response_started = True
                 status = message["status"]
                 headers = [(k, v) for k, v in message.get("headers", []) if k != b"x-request-id"]
                 headers.append((b"x-request-id", request_id.encode("latin-1")))
@@ -73,6 +94,14 @@ class RequestIdMiddleware:
 
         try:
             await self.app(scope, receive, send_with_id)
+        except Exception:
+            # An error no handler caught: answer here, inside this middleware, so the
+            # 500 carries the request id too (Starlette's outermost handler would not).
+            access_log.exception("unhandled error on %s %s", scope["method"], scope["path"])
+            if response_started:
+                raise
+            await send_with_id(_INTERNAL_ERROR_START)
+            await send_with_id({"type": "http.response.body", "body": _INTERNAL_ERROR_BODY})
         finally:
             access_log.info(
                 "%s %s %s",

@@ -10,8 +10,9 @@ from prodorder_api.deps import Paging, Session
 from prodorder_api.errors import problem_responses
 from prodorder_api.fields import PositiveDecimal
 from prodorder_api.pagination import Page, to_page
+from prodorder_api.routing import ApiRoute
 
-router = APIRouter(prefix="/v1/boms", tags=["boms"])
+router = APIRouter(prefix="/v1/boms", tags=["boms"], route_class=ApiRoute)
 
 Quantity = Annotated[PositiveDecimal, Query(description="How many of the product.")]
 

@@ -10,8 +10,9 @@ from sqlalchemy import text
 
 from prodorder_api.errors import Problem, problem_response, problem_type
 from prodorder_api.migrate import alembic_config
+from prodorder_api.routing import ApiRoute
 
-router = APIRouter(tags=["health"])
+router = APIRouter(tags=["health"], route_class=ApiRoute)
 
 
 class Health(BaseModel):

@@ -9,8 +9,9 @@ from prodorder_api.items import service
 from prodorder_api.items.models import Item
 from prodorder_api.items.schemas import ItemCreate, ItemOut, ItemStock, ItemUpdate
 from prodorder_api.pagination import Page, to_page
+from prodorder_api.routing import ApiRoute
 
-router = APIRouter(prefix="/v1/items", tags=["items"])
+router = APIRouter(prefix="/v1/items", tags=["items"], route_class=ApiRoute)
 
 
 @router.post(

@@ -8,8 +8,9 @@ from prodorder_api.locations import service
 from prodorder_api.locations.models import Location
 from prodorder_api.locations.schemas import LocationCreate, LocationOut
 from prodorder_api.pagination import Page, to_page
+from prodorder_api.routing import ApiRoute
 
-router = APIRouter(prefix="/v1/locations", tags=["locations"])
+router = APIRouter(prefix="/v1/locations", tags=["locations"], route_class=ApiRoute)
 
 
 @router.post(

@@ -24,8 +24,9 @@ from prodorder_api.orders.schemas import (
 )
 from prodorder_api.orders.states import Status, lifecycle_markdown
 from prodorder_api.pagination import Page
+from prodorder_api.routing import ApiRoute
 
-router = APIRouter(prefix="/v1/production-orders", tags=["production-orders"])
+router = APIRouter(prefix="/v1/production-orders", tags=["production-orders"], route_class=ApiRoute)
 
 ACTION_ERRORS = problem_responses(404, 409, 422)
 LIFECYCLE = "\n\nAllowed actions by status (else 409 `invalid_transition`):\n\n" + (

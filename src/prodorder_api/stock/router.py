@@ -7,6 +7,7 @@ from prodorder_api.deps import Paging, Session
 from prodorder_api.errors import problem_responses
 from prodorder_api.fields import AwareDatetime
 from prodorder_api.pagination import Page, to_page
+from prodorder_api.routing import ApiRoute
 from prodorder_api.stock import service
 from prodorder_api.stock.models import StockMovement
 from prodorder_api.stock.schemas import (
@@ -19,7 +20,7 @@ from prodorder_api.stock.schemas import (
     TransferCreate,
 )
 
-router = APIRouter(prefix="/v1/stock", tags=["stock"])
+router = APIRouter(prefix="/v1/stock", tags=["stock"], route_class=ApiRoute)
 
 
 def _operation(movements: list[StockMovement]) -> StockOperation:
