@@ -8,7 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from prodorder_api.items.models import Item
 from prodorder_api.money import ZERO
-from prodorder_api.orders.models import OrderReservation, ProductionOrder
+from prodorder_api.orders.models import OrderLabour, OrderReservation, ProductionOrder
 from prodorder_api.stock.models import StockBalance, StockMovement
 
 M = StockMovement
@@ -73,22 +73,35 @@ async def broken_invariants(engine: AsyncEngine) -> list[str]:
             .group_by(M.production_order_id, M.type)
         ):
             by_order.setdefault(order_id, {})[kind] = value
+        labour = dict(
+            (
+                await conn.execute(
+                    select(OrderLabour.order_id, func.sum(OrderLabour.value)).group_by(
+                        OrderLabour.order_id
+                    )
+                )
+            ).all()
+        )
         completed = await conn.execute(
             select(
                 ProductionOrder.id,
                 ProductionOrder.number,
                 ProductionOrder.material_cost,
+                ProductionOrder.labour_cost,
                 ProductionOrder.output_value,
                 ProductionOrder.scrap_value,
             ).where(ProductionOrder.status == "completed")
         )
-        for order_id, number, material, output, scrap in completed:
+        for order_id, number, material, booked, output, scrap in completed:
             ledger_values = by_order.get(order_id, {})
             consumed = -ledger_values.get("consumption", ZERO)
             received = ledger_values.get("output", ZERO)
-            if not (material == consumed and output == received and material == output + scrap):
+            entries = labour.get(order_id, ZERO)
+            balanced = material + booked == output + scrap
+            if not (material == consumed and booked == entries and output == received and balanced):
                 problems.append(
-                    f"MO-{number:06d}: consumed {consumed} (order {material}) != "
-                    f"output {received} (order {output}) + scrap {scrap}"
+                    f"MO-{number:06d}: consumed {consumed} (order {material}) + labour "
+                    f"{entries} (order {booked}) != output {received} (order {output}) "
+                    f"+ scrap {scrap}"
                 )
     return problems

@@ -67,7 +67,7 @@ async def bicycle(client: httpx.AsyncClient) -> dict[str, Any]:
 
 
 async def assert_cost_balances(client: httpx.AsyncClient, order_id: str) -> dict[str, Any]:
-    """Σ consumption value == Σ output value + scrap value, from the ledger and the order."""
+    """Σ consumption + labour == Σ output value + scrap value, from the ledger and the order."""
     order = ok(await client.get(f"/v1/production-orders/{order_id}"))
     moves = ok(
         await client.get(
@@ -79,5 +79,6 @@ async def assert_cost_balances(client: httpx.AsyncClient, order_id: str) -> dict
     assert Decimal(order["material_cost"]) == consumed
     assert Decimal(order["output_value"]) == output
     if order["status"] == "completed":
-        assert consumed == output + Decimal(order["scrap_value"])
+        labour = Decimal(order["labour_cost"])
+        assert consumed + labour == output + Decimal(order["scrap_value"])
     return order  # type: ignore[no-any-return]

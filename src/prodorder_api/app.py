@@ -17,8 +17,10 @@ from prodorder_api.items.router import router as items_router
 from prodorder_api.locations.router import router as locations_router
 from prodorder_api.observability import RequestIdMiddleware, configure_logging
 from prodorder_api.orders.router import router as orders_router
+from prodorder_api.reports.router import router as reports_router
 from prodorder_api.settings import Settings, get_settings
 from prodorder_api.stock.router import router as stock_router
+from prodorder_api.workcenters.router import router as work_centers_router
 
 DESCRIPTION = """\
 Production orders, bills of materials and exact stock over HTTP.
@@ -39,6 +41,8 @@ TAGS = [
         "name": "production-orders",
         "description": "Orders from planned to completed: reservations, consumption, output.",
     },
+    {"name": "work-centers", "description": "Where operations are done, at what rate."},
+    {"name": "reports", "description": "Capacity and other views computed in SQL."},
     {"name": "health", "description": "Liveness and readiness probes."},
 ]
 
@@ -84,6 +88,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         stock_router,
         boms_router,
         orders_router,
+        work_centers_router,
+        reports_router,
     )
     for router in routers:
         app.include_router(router)

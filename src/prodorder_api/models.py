@@ -6,12 +6,14 @@ from prodorder_api.items.models import Item
 from prodorder_api.locations.models import Location
 from prodorder_api.orders.models import (
     OrderEvent,
+    OrderLabour,
     OrderOperation,
     OrderRequirement,
     OrderReservation,
     ProductionOrder,
 )
 from prodorder_api.stock.models import Lot, SerialNumber, StockBalance, StockMovement
+from prodorder_api.workcenters.models import WorkCenter
 
 __all__ = [
     "Base",
@@ -23,6 +25,7 @@ __all__ = [
     "Location",
     "Lot",
     "OrderEvent",
+    "OrderLabour",
     "OrderOperation",
     "OrderRequirement",
     "OrderReservation",
@@ -30,4 +33,5 @@ __all__ = [
     "SerialNumber",
     "StockBalance",
     "StockMovement",
+    "WorkCenter",
 ]

@@ -88,7 +88,7 @@ class BomOperation(Base):
     sequence: Mapped[int] = mapped_column(Integer)
     name: Mapped[str] = mapped_column(String(200))
     instructions: Mapped[str | None] = mapped_column(String(4000))
-    work_center_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    work_center_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("work_centers.id"))
     setup_minutes: Mapped[Decimal] = mapped_column(Exact, default=ZERO)
     run_minutes: Mapped[Decimal] = mapped_column(Exact, default=ZERO)
 

@@ -22,6 +22,7 @@ from prodorder_api.ids import parse_id
 from prodorder_api.items import service as items
 from prodorder_api.items.models import Item
 from prodorder_api.pagination import PageParams, paginate
+from prodorder_api.workcenters import service as work_centers
 
 BOM_LOCK_KEY = 7_401_829_113  # any constant: the advisory lock for BOM writes
 
@@ -60,6 +61,7 @@ async def create(session: AsyncSession, data: BomCreate) -> Bom:
     await _serialise_bom_writes(session)
     product = await items.get_for_input(session, data.item_id, "item_id")
     await _check_content(session, product, data.lines, data.by_products)
+    await _check_work_centers(session, data.operations)
     revisions = set(await session.scalars(select(Bom.revision).where(Bom.item_id == product.id)))
     make_default = not revisions or bool(data.default)
     if make_default and revisions:
@@ -97,6 +99,7 @@ async def update_bom(session: AsyncSession, bom_id: str, data: BomUpdate) -> Bom
     product = await session.get(Item, bom.item_id)
     assert product is not None
     await _check_content(session, product, data.lines or [], data.by_products or [])
+    await _check_work_centers(session, data.operations or [])
     # Empty a replaced collection and flush before refilling it: the unit of work
     # inserts before it deletes, which would trip the unique (bom, component) key.
     if data.lines is not None:
@@ -198,6 +201,12 @@ async def _check_content(
                 f"no item with id {line.component_item_id}",
             )
     await _refuse_cycles(session, product, [line.component_item_id for line in lines])
+
+
+async def _check_work_centers(session: AsyncSession, operations: list[BomOperationIn]) -> None:
+    named = {i: op.work_center_id for i, op in enumerate(operations) if op.work_center_id}
+    if named:
+        await work_centers.check_exist(session, named, "operations")
 
 
 async def _refuse_cycles(session: AsyncSession, product: Item, components: list[uuid.UUID]) -> None:

@@ -53,9 +53,10 @@ class ProductionOrder(Base):
     notes: Mapped[str | None] = mapped_column(String(4000))
     produced_quantity: Mapped[Decimal] = mapped_column(Exact, default=ZERO)
     scrapped_quantity: Mapped[Decimal] = mapped_column(Exact, default=ZERO)
-    # Costing: material_cost is Σ consumption value; output_value and scrap_value
-    # are what has been relieved from it. material − output − scrap is unrelieved.
+    # Costing: material_cost is Σ consumption value, labour_cost Σ time booked;
+    # output_value and scrap_value are what has been relieved from them.
     material_cost: Mapped[Decimal] = mapped_column(Exact, default=ZERO)
+    labour_cost: Mapped[Decimal] = mapped_column(Exact, default=ZERO)
     output_value: Mapped[Decimal] = mapped_column(Exact, default=ZERO)
     scrap_value: Mapped[Decimal] = mapped_column(Exact, default=ZERO)
     released_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
@@ -75,6 +76,9 @@ class ProductionOrder(Base):
     operations: Mapped[list["OrderOperation"]] = relationship(
         order_by="OrderOperation.sequence", lazy="raise", cascade="all, delete-orphan"
     )
+    labour: Mapped[list["OrderLabour"]] = relationship(
+        order_by="OrderLabour.at", lazy="raise", cascade="all, delete-orphan"
+    )
     history: Mapped[list["OrderEvent"]] = relationship(
         order_by="OrderEvent.id", lazy="raise", cascade="all, delete-orphan"
     )
@@ -86,7 +90,7 @@ class ProductionOrder(Base):
 
     @property
     def unrelieved_cost(self) -> Decimal:
-        return self.material_cost - self.output_value - self.scrap_value
+        return self.material_cost + self.labour_cost - self.output_value - self.scrap_value
 
 
 class OrderRequirement(Base):
@@ -138,7 +142,7 @@ class OrderOperation(Base):
     sequence: Mapped[int] = mapped_column(Integer)
     name: Mapped[str] = mapped_column(String(200))
     instructions: Mapped[str | None] = mapped_column(String(4000))
-    work_center_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    work_center_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("work_centers.id"))
     planned_minutes: Mapped[Decimal] = mapped_column(Exact, default=ZERO)
     actual_minutes: Mapped[Decimal] = mapped_column(Exact, default=ZERO)
     completed_quantity: Mapped[Decimal] = mapped_column(Exact, default=ZERO)
@@ -160,4 +164,23 @@ class OrderEvent(Base):
     from_status: Mapped[str | None] = mapped_column(String(16))
     to_status: Mapped[str] = mapped_column(String(16))
     details: Mapped[dict[str, object] | None] = mapped_column(JSON)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class OrderLabour(Base):
+    """Time booked on an operation: a labour cost entry at the rate of that moment."""
+
+    __tablename__ = "order_labour"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
+    order_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("production_orders.id", ondelete="CASCADE"), index=True
+    )
+    operation_sequence: Mapped[int] = mapped_column(Integer)
+    work_center_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("work_centers.id"))
+    minutes: Mapped[Decimal] = mapped_column(Exact)
+    quantity: Mapped[Decimal | None] = mapped_column(Exact)
+    cost_per_hour: Mapped[Decimal] = mapped_column(Exact)
+    value: Mapped[Decimal] = mapped_column(Exact)
+    note: Mapped[str | None] = mapped_column(String(2000))
     at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -54,6 +54,7 @@ def present(order: ProductionOrder) -> OrderOut:
         priority=order.priority,
         notes=order.notes,
         material_cost=order.material_cost,
+        labour_cost=order.labour_cost,
         output_value=order.output_value,
         scrap_value=order.scrap_value,
         unit_cost=unit_cost(order),

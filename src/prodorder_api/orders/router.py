@@ -2,12 +2,13 @@ import uuid
 from datetime import date
 from typing import Annotated
 
-from fastapi import APIRouter, Body, Query
+from fastapi import APIRouter, Body, Path, Query
+from fastapi.responses import HTMLResponse, Response
 
 from prodorder_api.deps import Paging, Session
 from prodorder_api.errors import problem_responses
 from prodorder_api.fields import AwareDatetime
-from prodorder_api.orders import production, service
+from prodorder_api.orders import operations, production, service, workorder
 from prodorder_api.orders.presenter import present, summary
 from prodorder_api.orders.schemas import (
     Availability,
@@ -21,6 +22,7 @@ from prodorder_api.orders.schemas import (
     OutputRequest,
     ReleaseRequest,
     ScrapRequest,
+    TimeBooking,
 )
 from prodorder_api.orders.states import Status, lifecycle_markdown
 from prodorder_api.pagination import Page
@@ -221,3 +223,90 @@ async def cancel_production_order(
     """Frees reservations; final. An in-progress order can be cancelled only while
     nothing was consumed or produced (409 `conflict` otherwise)."""
     return present(await service.cancel(session, order_id, body.reason if body else None))
+
+
+Sequence = Annotated[int, Path(ge=1, le=100_000, description="The operation's sequence.")]
+OPERATION = (
+    "\n\nOperation states: `pending` → start → `in_progress` → complete → `done` "
+    "(a pending one may be completed directly; time is booked while in progress). "
+    "Anything else → 409 `invalid_transition` with the operation's status and allowed "
+    "actions; an unknown sequence → 404."
+)
+
+
+@router.post(
+    "/{order_id}/operations/{sequence}/start",
+    response_model=OrderOut,
+    summary="Start an operation",
+    responses=ACTION_ERRORS,
+    description="Starting an operation on a released order starts the order." + OPERATION,
+)
+async def start_production_order_operation(
+    order_id: str, sequence: Sequence, session: Session
+) -> OrderOut:
+    return present(await operations.start(session, order_id, sequence))
+
+
+@router.post(
+    "/{order_id}/operations/{sequence}/time",
+    response_model=OrderOut,
+    summary="Book time on an operation",
+    responses=ACTION_ERRORS,
+    description="Adds to `actual_minutes` (and `completed_quantity` when given); valued at "
+    "the work center's `cost_per_hour` at this moment and added to the order's "
+    "`labour_cost`." + OPERATION,
+)
+async def book_production_order_operation_time(
+    order_id: str, sequence: Sequence, body: TimeBooking, session: Session
+) -> OrderOut:
+    return present(await operations.book_time(session, order_id, sequence, body))
+
+
+@router.post(
+    "/{order_id}/operations/{sequence}/complete",
+    response_model=OrderOut,
+    summary="Complete an operation",
+    responses=ACTION_ERRORS,
+    description="Final." + OPERATION,
+)
+async def complete_production_order_operation(
+    order_id: str, sequence: Sequence, session: Session
+) -> OrderOut:
+    return present(await operations.complete(session, order_id, sequence))
+
+
+@router.get(
+    "/{order_id}/work-order.html",
+    response_class=HTMLResponse,
+    summary="The shop-floor work order (HTML)",
+    responses=problem_responses(404),
+)
+async def get_production_order_work_order_html(order_id: str, session: Session) -> HTMLResponse:
+    """Order number with a QR code, product, quantity, dates, materials with quantities,
+    location and reserved lots, operations with work center, planned minutes and
+    instructions. Open it in a browser and print it."""
+    order = await service.get(session, order_id)
+    return HTMLResponse(workorder.render_html(await workorder.build(session, order)))
+
+
+@router.get(
+    "/{order_id}/work-order.pdf",
+    response_class=Response,
+    summary="The shop-floor work order (PDF)",
+    responses={
+        200: {
+            "content": {"application/pdf": {"schema": {"type": "string", "format": "binary"}}},
+            "description": "An A4 PDF.",
+        },
+        **problem_responses(404),
+    },
+)
+async def get_production_order_work_order_pdf(order_id: str, session: Session) -> Response:
+    """The same document as the HTML work order, as an A4 PDF."""
+    order = await service.get(session, order_id)
+    pdf = workorder.render_pdf(await workorder.build(session, order))
+    return Response(
+        pdf,
+        media_type="application/pdf",
+        headers={"Content-Disposition": f'inline; filename="work-order-{order.number:06d}.pdf"'},
+    )

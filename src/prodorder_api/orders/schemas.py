@@ -92,6 +92,14 @@ class CompleteRequest(RequestModel):
     serials: list[Serial] | None = Field(default=None, max_length=10_000)
 
 
+class TimeBooking(RequestModel):
+    minutes: PositiveDecimal = Field(description="Minutes worked, exact (e.g. 12.5).")
+    quantity: NonNegativeDecimal | None = Field(
+        default=None, description="Units finished in this operation, added to completed_quantity."
+    )
+    note: Text | None = None
+
+
 class CancelRequest(RequestModel):
     reason: Text | None = None
 
@@ -162,9 +170,12 @@ class OrderOut(ResponseModel):
     priority: int
     notes: str | None
     material_cost: DecimalOut = Field(description="Σ value of the components consumed.")
+    labour_cost: DecimalOut = Field(description="Σ value of the time booked on operations.")
     output_value: DecimalOut = Field(description="Cost relieved to finished goods so far.")
     scrap_value: DecimalOut = Field(description="Cost relieved to scrap and write-offs.")
-    unit_cost: DecimalOut | None = Field(description="output_value ÷ produced_quantity.")
+    unit_cost: DecimalOut | None = Field(
+        description="output_value ÷ produced_quantity: material and labour per unit."
+    )
     version: int
     history: list[HistoryEntry]
     created_at: datetime

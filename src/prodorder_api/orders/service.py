@@ -42,6 +42,7 @@ _FULL = (
     selectinload(ProductionOrder.requirements),
     selectinload(ProductionOrder.reservations),
     selectinload(ProductionOrder.operations),
+    selectinload(ProductionOrder.labour),
     selectinload(ProductionOrder.history),
 )
 
@@ -123,6 +124,7 @@ async def create(session: AsyncSession, data: OrderCreate) -> ProductionOrder:
         requirements=_requirements(bom, data.quantity),
         operations=_operations(bom, data.quantity),
         reservations=[],
+        labour=[],
         history=[],
     )
     order.history.append(

@@ -26,6 +26,7 @@ Action = Literal[
     "scrap",
     "complete",
     "cancel",
+    "operation",
 ]
 
 ALLOWED: Final[dict[Status, tuple[Action, ...]]] = {
@@ -40,6 +41,7 @@ ALLOWED: Final[dict[Status, tuple[Action, ...]]] = {
         "scrap",
         "complete",
         "cancel",
+        "operation",
     ),
     "completed": (),
     "cancelled": (),

@@ -1,0 +1,31 @@
+import uuid
+from datetime import date
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+
+from prodorder_api.db import utcnow
+from prodorder_api.deps import Session
+from prodorder_api.errors import problem_responses
+from prodorder_api.reports import capacity
+from prodorder_api.reports.schemas import CapacityReport
+
+router = APIRouter(prefix="/v1/reports", tags=["reports"])
+
+
+@router.get(
+    "/capacity",
+    response_model=CapacityReport,
+    summary="Work center load per day",
+    responses=problem_responses(422),
+)
+async def get_capacity_report(
+    session: Session,
+    date_from: Annotated[date | None, Query(alias="from", description="First day.")] = None,
+    date_to: Annotated[date | None, Query(alias="to", description="Last day.")] = None,
+    work_center_id: uuid.UUID | None = None,
+) -> CapacityReport:
+    """Per work center and day: the remaining planned minutes of open orders' unfinished
+    operations against `minutes_per_day`, as a load percentage. An order's operations
+    fall on its `planned_start`, or today when it has none or it has passed."""
+    return await capacity.capacity(session, date_from, date_to, work_center_id, utcnow().date())

@@ -1,0 +1,83 @@
+"""Work centers: where operations happen, at what rate, with what daily capacity."""
+
+import uuid
+
+from sqlalchemy import exists, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from prodorder_api.boms.models import BomOperation
+from prodorder_api.db import utcnow
+from prodorder_api.errors import Conflict, NotFound, ValidationFailed
+from prodorder_api.ids import parse_id
+from prodorder_api.orders.models import OrderOperation
+from prodorder_api.pagination import PageParams, paginate
+from prodorder_api.workcenters.models import WorkCenter
+from prodorder_api.workcenters.schemas import WorkCenterCreate, WorkCenterUpdate
+
+
+async def get(session: AsyncSession, work_center_id: str) -> WorkCenter:
+    parsed = parse_id(work_center_id)
+    center = await session.get(WorkCenter, parsed) if parsed else None
+    if center is None:
+        raise NotFound(f"no work center with id {work_center_id}")
+    return center
+
+
+async def check_exist(session: AsyncSession, ids: dict[int, uuid.UUID], field: str) -> None:
+    """Work centers named in a request body (position → id): unknown → 422 there."""
+    known = set(await session.scalars(select(WorkCenter.id).where(WorkCenter.id.in_(ids.values()))))
+    for position, work_center_id in ids.items():
+        if work_center_id not in known:
+            raise ValidationFailed(
+                ["body", field, position, "work_center_id"],
+                f"no work center with id {work_center_id}",
+            )
+
+
+async def create(session: AsyncSession, data: WorkCenterCreate) -> WorkCenter:
+    center = WorkCenter(**data.model_dump())
+    session.add(center)
+    await _flush_unique_code(session, data.code)
+    return center
+
+
+async def update(session: AsyncSession, work_center_id: str, data: WorkCenterUpdate) -> WorkCenter:
+    center = await get(session, work_center_id)
+    changes = data.model_dump(exclude_unset=True)
+    for name, value in changes.items():
+        if value is None:
+            raise ValidationFailed(["body", name], "may not be null")
+        setattr(center, name, value)
+    if changes:
+        center.version += 1
+        center.updated_at = utcnow()
+        await _flush_unique_code(session, center.code)
+    return center
+
+
+async def delete(session: AsyncSession, work_center_id: str) -> None:
+    center = await get(session, work_center_id)
+    used = await session.scalar(
+        select(
+            exists().where(OrderOperation.work_center_id == center.id)
+            | exists().where(BomOperation.work_center_id == center.id)
+        )
+    )
+    if used:
+        raise Conflict("the work center is used by a BOM or a production order")
+    await session.delete(center)
+
+
+async def list_work_centers(
+    session: AsyncSession, params: PageParams
+) -> tuple[list[WorkCenter], str | None]:
+    return await paginate(session, select(WorkCenter), WorkCenter.id, params)
+
+
+async def _flush_unique_code(session: AsyncSession, code: str) -> None:
+    try:
+        async with session.begin_nested():
+            await session.flush()
+    except IntegrityError as exc:
+        raise Conflict(f"a work center with code {code!r} exists already") from exc
