@@ -7,8 +7,8 @@ from fastapi import APIRouter, Query
 from prodorder_api.db import utcnow
 from prodorder_api.deps import Session
 from prodorder_api.errors import problem_responses
-from prodorder_api.reports import capacity
-from prodorder_api.reports.schemas import CapacityReport
+from prodorder_api.reports import capacity, production
+from prodorder_api.reports.schemas import CapacityReport, ProductionReport
 
 router = APIRouter(prefix="/v1/reports", tags=["reports"])
 
@@ -29,3 +29,19 @@ async def get_capacity_report(
     operations against `minutes_per_day`, as a load percentage. An order's operations
     fall on its `planned_start`, or today when it has none or it has passed."""
     return await capacity.capacity(session, date_from, date_to, work_center_id, utcnow().date())
+
+
+@router.get(
+    "/production",
+    response_model=ProductionReport,
+    summary="Production KPIs over a period",
+    responses=problem_responses(422),
+)
+async def get_production_report(
+    session: Session,
+    date_from: Annotated[date | None, Query(alias="from", description="First day.")] = None,
+    date_to: Annotated[date | None, Query(alias="to", description="Last day.")] = None,
+) -> ProductionReport:
+    """Orders completed in the period, their output, scrap rate, on-time rate and lead
+    time, planned vs. actual minutes per work center; and the orders late now."""
+    return await production.production(session, date_from, date_to, utcnow().date())
