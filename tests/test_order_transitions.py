@@ -30,6 +30,7 @@ ACTIONS: tuple[Action, ...] = (
     "scrap",
     "complete",
     "cancel",
+    "operation",
 )
 ORDERS = "/v1/production-orders"
 
@@ -39,7 +40,12 @@ async def world(client: httpx.AsyncClient) -> dict[str, str]:
     component = await create_item(client, name="Component")
     product = await create_item(client, name="Product")
     await receive(client, component["id"], 100, unit_cost="2")
-    await create_bom(client, product["id"], [(component["id"], 2)])
+    await create_bom(
+        client,
+        product["id"],
+        [(component["id"], 2)],
+        operations=[{"sequence": 10, "name": "Assemble"}],
+    )
     return {"product": product["id"], "component": component["id"]}
 
 
@@ -72,6 +78,7 @@ async def perform(
         "consume": ("consumptions", {"lines": [{"item_id": component_id, "quantity": 1}]}),
         "output": ("outputs", {"quantity": 1}),
         "scrap": ("scrap", {"quantity": 1, "reason": "x"}),
+        "operation": ("operations/10/complete", None),
     }
     endpoint, body = bodies.get(action, (action, None))
     if body is None:
