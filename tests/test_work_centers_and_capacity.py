@@ -581,7 +581,7 @@ async def test_capacity_report(client: httpx.AsyncClient) -> None:
     )
     product = made["product"]["id"]
     first = await create_order(client, product, 2, planned_start=future.isoformat())  # 20
-    second = await create_order(client, product, 3, planned_start=future.isoformat())  # 25
+    await create_order(client, product, 3, planned_start=future.isoformat())  # 25
     undated = await create_order(client, product, 1)  # 15, today
     overdue = await create_order(client, product, "1.5", planned_start=past.isoformat())  # 17.5
 
