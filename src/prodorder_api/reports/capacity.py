@@ -45,7 +45,8 @@ async def capacity(
             OrderOperation.work_center_id,
             day,
             func.sum(remaining, type_=Exact()),
-            func.count(func.distinct(ProductionOrder.id)),
+            # Only orders with minutes left load the day (an over-booked one adds none).
+            func.count(func.distinct(case((remaining > 0, ProductionOrder.id)))),
             WorkCenter.minutes_per_day,
         )
         .join(ProductionOrder, ProductionOrder.id == OrderOperation.order_id)
