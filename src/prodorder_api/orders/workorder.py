@@ -95,7 +95,7 @@ async def build(session: AsyncSession, order: ProductionOrder) -> WorkOrder:
                 "sequence": op.sequence,
                 "name": op.name,
                 "instructions": op.instructions,
-                "work_center": f"{center.code} — {center.name}" if center else None,
+                "work_center": f"{center.code} ({center.name})" if center else None,
                 "planned_minutes": to_json(op.planned_minutes),
                 "actual_minutes": to_json(op.actual_minutes),
                 "status": op.status,
