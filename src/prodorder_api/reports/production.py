@@ -4,6 +4,7 @@ The period selects orders by their completion time (``from`` ≤ completed_at < 
 day after ``to``). Late orders are open orders whose due date has passed today.
 """
 
+import uuid
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
@@ -34,9 +35,17 @@ def _hours_between(
 
 
 async def production(
-    session: AsyncSession, date_from: date | None, date_to: date | None, today: date
+    session: AsyncSession,
+    date_from: date | None,
+    date_to: date | None,
+    item_id: uuid.UUID | None,
+    today: date,
 ) -> ProductionReport:
     period = [P.status == "completed"]
+    late_filter = [P.status.in_(OPEN_STATUSES), P.due_date < today]
+    if item_id is not None:
+        period.append(P.item_id == item_id)
+        late_filter.append(P.item_id == item_id)
     if date_from is not None:
         period.append(P.completed_at >= datetime.combine(date_from, time(), UTC))
     if date_to is not None:
@@ -73,10 +82,7 @@ async def production(
         .order_by(OrderOperation.work_center_id)
     )
     late = await session.scalars(
-        select(P)
-        .where(P.status.in_(OPEN_STATUSES), P.due_date < today)
-        .order_by(P.due_date, P.number)
-        .limit(500)
+        select(P).where(*late_filter).order_by(P.due_date, P.number).limit(500)
     )
     total = produced + scrapped
     return ProductionReport(

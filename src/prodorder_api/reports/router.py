@@ -9,8 +9,9 @@ from prodorder_api.deps import Session
 from prodorder_api.errors import problem_responses
 from prodorder_api.reports import capacity, production
 from prodorder_api.reports.schemas import CapacityReport, ProductionReport
+from prodorder_api.routing import ApiRoute
 
-router = APIRouter(prefix="/v1/reports", tags=["reports"])
+router = APIRouter(prefix="/v1/reports", tags=["reports"], route_class=ApiRoute)
 
 
 @router.get(
@@ -41,7 +42,8 @@ async def get_production_report(
     session: Session,
     date_from: Annotated[date | None, Query(alias="from", description="First day.")] = None,
     date_to: Annotated[date | None, Query(alias="to", description="Last day.")] = None,
+    item_id: Annotated[uuid.UUID | None, Query(description="Only orders for this product.")] = None,
 ) -> ProductionReport:
     """Orders completed in the period, their output, scrap rate, on-time rate and lead
     time, planned vs. actual minutes per work center; and the orders late now."""
-    return await production.production(session, date_from, date_to, utcnow().date())
+    return await production.production(session, date_from, date_to, item_id, utcnow().date())

@@ -3,11 +3,12 @@ from fastapi import APIRouter, Response
 from prodorder_api.deps import Paging, Session
 from prodorder_api.errors import problem_responses
 from prodorder_api.pagination import Page, to_page
+from prodorder_api.routing import ApiRoute
 from prodorder_api.workcenters import service
 from prodorder_api.workcenters.models import WorkCenter
 from prodorder_api.workcenters.schemas import WorkCenterCreate, WorkCenterOut, WorkCenterUpdate
 
-router = APIRouter(prefix="/v1/work-centers", tags=["work-centers"])
+router = APIRouter(prefix="/v1/work-centers", tags=["work-centers"], route_class=ApiRoute)
 
 
 @router.post(
