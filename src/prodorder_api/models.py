@@ -1,7 +1,10 @@
 """Every table, imported in one place for Alembic and the tests."""
 
+from prodorder_api.auth.models import ApiKey
 from prodorder_api.boms.models import Bom, BomByProduct, BomLine, BomOperation
 from prodorder_api.db import Base
+from prodorder_api.events.models import Event
+from prodorder_api.idempotency.models import IdempotencyRecord
 from prodorder_api.items.models import Item
 from prodorder_api.locations.models import Location
 from prodorder_api.orders.models import (
@@ -13,14 +16,18 @@ from prodorder_api.orders.models import (
     ProductionOrder,
 )
 from prodorder_api.stock.models import Lot, SerialNumber, StockBalance, StockMovement
+from prodorder_api.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookSubscription
 from prodorder_api.workcenters.models import WorkCenter
 
 __all__ = [
+    "ApiKey",
     "Base",
     "Bom",
     "BomByProduct",
     "BomLine",
     "BomOperation",
+    "Event",
+    "IdempotencyRecord",
     "Item",
     "Location",
     "Lot",
@@ -33,5 +40,8 @@ __all__ = [
     "SerialNumber",
     "StockBalance",
     "StockMovement",
+    "WebhookAttempt",
+    "WebhookDelivery",
+    "WebhookSubscription",
     "WorkCenter",
 ]
