@@ -24,6 +24,9 @@ from prodorder_api.settings import Settings
 from tests.invariants import broken_invariants
 
 BACKENDS = ["sqlite", "postgresql"]
+# An admin key installed at start-up (PRODORDER_BOOTSTRAP_KEY), used by `client`.
+ADMIN_TOKEN = "po_test_admin_" + uuid.uuid4().hex
+AUTH = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 DEFAULT_SERVER = "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
 
 
@@ -95,7 +98,13 @@ def postgres_server_url() -> str:
 
 @pytest.fixture(scope="session")
 async def app(database_url: str) -> AsyncIterator[FastAPI]:
-    application = create_app(Settings(DATABASE_URL=database_url, PRODORDER_DB_POOL_SIZE=20))
+    application = create_app(
+        Settings(
+            DATABASE_URL=database_url,
+            PRODORDER_DB_POOL_SIZE=20,
+            PRODORDER_BOOTSTRAP_KEY=ADMIN_TOKEN,
+        )
+    )
     async with application.router.lifespan_context(application):
         yield application
         # Every test of this backend has run: the whole database must still add up.
@@ -105,6 +114,15 @@ async def app(database_url: str) -> AsyncIterator[FastAPI]:
 
 @pytest.fixture
 async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    """An HTTP client on the app, authorised with an admin key."""
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test", headers=AUTH) as http:
+        yield http
+
+
+@pytest.fixture
+async def anon_client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    """An HTTP client on the app without any API key."""
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
         yield http

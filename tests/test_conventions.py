@@ -20,6 +20,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
+from tests.conftest import AUTH
 from tests.helpers import (
     create_item,
     create_location,
@@ -43,7 +44,7 @@ MakeBody = Callable[[Body], bytes]
 async def stocked_item_id(app: FastAPI) -> str:
     """One item with 3 on hand, shared by the rejected stock writes (which leave it alone)."""
     transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
+    async with httpx.AsyncClient(transport=transport, base_url="http://test", headers=AUTH) as http:
         item = await create_item(http)
         await receive(http, item["id"], "3", unit_cost="2")
     return str(item["id"])
@@ -54,7 +55,7 @@ async def lenient(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
     """Like ``client``, but an unhandled error comes back as the 500 a caller would see
     instead of being raised into the test, so the assertion can say what came back."""
     transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
-    async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
+    async with httpx.AsyncClient(transport=transport, base_url="http://test", headers=AUTH) as http:
         yield http
 
 

@@ -25,6 +25,7 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.conftest import ADMIN_TOKEN, AUTH
 from tests.helpers import (
     adjust,
     assert_ledger_matches_balances,
@@ -79,6 +80,7 @@ def server(database_url: str, server_log: Path) -> Iterator[str]:
         # PostgreSQL's default max_connections of 100.
         "PRODORDER_DB_POOL_SIZE": "5",
         "LOG_LEVEL": "WARNING",
+        "PRODORDER_BOOTSTRAP_KEY": ADMIN_TOKEN,
     }
     log = server_log.open("ab")
     process = subprocess.Popen(
@@ -120,7 +122,9 @@ async def live(server: str) -> AsyncIterator[httpx.AsyncClient]:
     """A client of the real server, able to hold every request of a race open at once."""
     limits = httpx.Limits(max_connections=64, max_keepalive_connections=64)
     timeout = httpx.Timeout(60.0, connect=10.0)
-    async with httpx.AsyncClient(base_url=server, limits=limits, timeout=timeout) as http:
+    async with httpx.AsyncClient(
+        base_url=server, limits=limits, timeout=timeout, headers=AUTH
+    ) as http:
         yield http
 
 

@@ -9,10 +9,12 @@ from fastapi.openapi.utils import get_openapi
 from fastapi.routing import APIRoute
 
 from prodorder_api import __version__
+from prodorder_api.auth import service as auth
 from prodorder_api.boms.router import router as boms_router
 from prodorder_api.db import create_engine, create_sessionmaker
 from prodorder_api.errors import PROBLEM_MEDIA_TYPE, install_handlers
 from prodorder_api.health.router import router as health_router
+from prodorder_api.idempotency.service import Replay
 from prodorder_api.items.router import router as items_router
 from prodorder_api.locations.router import router as locations_router
 from prodorder_api.observability import RequestIdMiddleware, configure_logging
@@ -66,6 +68,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
         app.state.engine = engine
         app.state.sessionmaker = create_sessionmaker(engine)
+        if settings.bootstrap_key:
+            async with app.state.sessionmaker() as session, session.begin():
+                await auth.install(session, settings.bootstrap_key, "bootstrap", "admin")
         try:
             yield
         finally:
@@ -80,6 +85,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         generate_unique_id_function=operation_id,
     )
     install_handlers(app)
+    app.add_exception_handler(Replay, lambda _request, exc: exc.response())
     app.add_middleware(RequestIdMiddleware)
     routers = (
         health_router,

@@ -1,6 +1,7 @@
 """`prodorder-api serve | migrate | openapi`."""
 
 import argparse
+import asyncio
 import json
 import sys
 from pathlib import Path
@@ -18,6 +19,16 @@ def main(argv: list[str] | None = None) -> None:
 
     commands.add_parser("migrate", help="apply the database migrations up to head")
 
+    keys = commands.add_parser("keys", help="manage API keys").add_subparsers(
+        dest="keys_command", required=True
+    )
+    create = keys.add_parser("create", help="create a key and print its token (only once)")
+    create.add_argument("--name", required=True)
+    create.add_argument("--scope", choices=["read", "write", "admin"], default="write")
+    keys.add_parser("list", help="list keys (never their tokens)")
+    revoke = keys.add_parser("revoke", help="revoke a key by id")
+    revoke.add_argument("key_id")
+
     openapi = commands.add_parser("openapi", help="print the OpenAPI document")
     openapi.add_argument("--output", type=Path, default=None, help="write to this file")
 
@@ -28,6 +39,57 @@ def main(argv: list[str] | None = None) -> None:
         _migrate()
     elif args.command == "openapi":
         _openapi(args.output)
+    elif args.command == "keys":
+        asyncio.run(_keys(args))
+
+
+async def _keys(args: argparse.Namespace) -> None:
+    from prodorder_api.auth import service
+    from prodorder_api.db import create_engine, create_sessionmaker
+    from prodorder_api.settings import get_settings
+
+    engine = create_engine(get_settings().database_url)
+    try:
+        async with create_sessionmaker(engine)() as session, session.begin():
+            if args.keys_command == "create":
+                _, token = await service.create(session, args.name, args.scope)
+                print(token)
+            elif args.keys_command == "list":
+                for key in await service.list_keys(session):
+                    state = f"revoked {key.revoked_at:%Y-%m-%d}" if key.revoked_at else "active"
+                    print(f"{key.id}  {key.prefix}…  {key.scope:<5}  {state:<18}  {key.name}")
+            elif args.keys_command == "revoke":
+                key = await service.revoke(session, args.key_id)
+                print(f"revoked {key.id} ({key.name})")
+    finally:
+        await engine.dispose()
+
+
+async def _first_key() -> None:
+    """On a first start with no key at all, make an admin key and show it once."""
+    from prodorder_api.auth import service
+    from prodorder_api.db import create_engine, create_sessionmaker
+    from prodorder_api.settings import get_settings
+
+    settings = get_settings()
+    if settings.bootstrap_key:
+        return
+    engine = create_engine(settings.database_url)
+    try:
+        async with create_sessionmaker(engine)() as session, session.begin():
+            if await service.any_active(session):
+                return
+            _, token = await service.create(session, "first start", "admin")
+    finally:
+        await engine.dispose()
+    print(
+        f"\nNo API key existed, so an admin key was created. It is shown only now:\n\n"
+        f"    export PRODORDER_KEY={token}\n\n"
+        f"Send it as `Authorization: Bearer $PRODORDER_KEY`. More keys: "
+        f"`prodorder-api keys create --name NAME --scope read|write|admin`.\n",
+        file=sys.stderr,
+        flush=True,
+    )
 
 
 def _migrate() -> None:
@@ -44,6 +106,7 @@ def _serve(args: argparse.Namespace) -> None:
     settings = get_settings()
     if args.migrate:
         _migrate()
+    asyncio.run(_first_key())
     uvicorn.run(
         "prodorder_api.main:app",
         host=args.host or settings.host,

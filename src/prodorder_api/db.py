@@ -102,11 +102,19 @@ def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]
 
 
 async def session_dependency(request: Request) -> AsyncIterator[AsyncSession]:
-    """One request, one transaction: committed after the endpoint (and its serialisation)
-    returns and before the response is sent; rolled back on any exception.
+    """The request's one session and transaction.
 
-    Use with ``Depends(session_dependency, scope="function")`` (see ``deps.Session``).
+    ``routing.ApiRoute`` commits it after the endpoint returned and its response was
+    built, and before the response is sent (together with the idempotency record and
+    the outbox events of the same transaction); any exception rolls it back here.
     """
     sessionmaker: async_sessionmaker[AsyncSession] = request.app.state.sessionmaker
-    async with sessionmaker() as session, session.begin():
+    session = sessionmaker()
+    request.state.db_session = session
+    try:
         yield session
+    except BaseException:
+        await session.rollback()
+        raise
+    finally:
+        await session.close()

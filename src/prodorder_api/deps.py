@@ -8,7 +8,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from prodorder_api.db import session_dependency
 from prodorder_api.pagination import PageParams, page_params
 
-# scope="function": the transaction commits before the response is sent, so a
-# failed commit becomes an error response instead of a 201 that did not happen.
-Session = Annotated[AsyncSession, Depends(session_dependency, scope="function")]
+# One session per request (FastAPI caches the dependency); routing.ApiRoute commits it.
+Session = Annotated[AsyncSession, Depends(session_dependency)]
 Paging = Annotated[PageParams, Depends(page_params)]

@@ -4,7 +4,7 @@ and one set of handlers renders every failure as RFC 9457 ``application/problem+
 import logging
 import re
 from decimal import Decimal
-from typing import Any
+from typing import Any, ClassVar
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -64,6 +64,8 @@ class AppError(Exception):
     code = "internal_error"
     title = "Internal error"
 
+    headers: ClassVar[dict[str, str] | None] = None
+
     def __init__(self, detail: str, **extra: Any) -> None:
         super().__init__(detail)
         self.detail = detail
@@ -103,6 +105,27 @@ class InsufficientStock(AppError):
 
     def __init__(self, detail: str, shortages: list[dict[str, Any]]) -> None:
         super().__init__(detail, shortages=shortages)
+
+
+class Unauthorized(AppError):
+    status, code, title = 401, "unauthorized", "Unauthorized"
+    headers: ClassVar[dict[str, str] | None] = {"WWW-Authenticate": 'Bearer realm="prodorder-api"'}
+
+
+class Forbidden(AppError):
+    status, code, title = 403, "forbidden", "Forbidden"
+
+
+class PreconditionFailed(AppError):
+    status, code, title = 412, "precondition_failed", "Precondition failed"
+
+
+class IdempotencyKeyReused(AppError):
+    status, code, title = 422, "idempotency_key_reused", "Idempotency key reused"
+
+
+class IdempotencyKeyInUse(AppError):
+    status, code, title = 409, "idempotency_key_in_use", "Idempotency key in use"
 
 
 class InvalidTransition(AppError):
@@ -157,7 +180,7 @@ _HTTP_CODES = {
 def install_handlers(app: FastAPI) -> None:
     @app.exception_handler(AppError)
     async def on_app_error(_request: Request, exc: AppError) -> JSONResponse:
-        return problem_response(_jsonable(exc.body()))
+        return problem_response(_jsonable(exc.body()), headers=exc.headers)
 
     @app.exception_handler(RequestValidationError)
     async def on_validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:

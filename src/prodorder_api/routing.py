@@ -14,8 +14,13 @@ from decimal import Decimal
 from typing import Any
 
 from fastapi.routing import APIRoute
+from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import Request
 from starlette.responses import Response
+
+from prodorder_api.concurrency import etag
+from prodorder_api.events import service as events
+from prodorder_api.idempotency import service as idempotency
 
 
 class ExactJsonRequest(Request):
@@ -39,10 +44,43 @@ class ExactJsonRequest(Request):
 
 
 class ApiRoute(APIRoute):
+    """Parses bodies exactly and commits the request's transaction.
+
+    The commit happens here, after the endpoint returned and its response was built,
+    but before that response is sent: a commit that fails becomes an error response,
+    never a 201 for something that did not happen. Just before it, the same
+    transaction records the idempotency key with the response and writes the outbox
+    events the change produced.
+    """
+
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
 
-        async def exact_json_handler(request: Request) -> Response:
-            return await handler(ExactJsonRequest(request.scope, request.receive))
+        async def transactional_handler(request: Request) -> Response:
+            exact = ExactJsonRequest(request.scope, request.receive)
+            response = await handler(exact)
+            _set_etag(response)
+            session: AsyncSession | None = getattr(exact.state, "db_session", None)
+            if session is not None and session.in_transaction():
+                if 200 <= response.status_code < 300:
+                    await before_commit(exact, session, response)
+                await session.commit()
+            return response
 
-        return exact_json_handler
+        return transactional_handler
+
+
+def _set_etag(response: Response) -> None:
+    """``ETag: "<version>"`` on every response that is one versioned resource."""
+    body = bytes(response.body) if hasattr(response, "body") else b""
+    if not body.startswith(b"{") or b'"version":' not in body or "etag" in response.headers:
+        return
+    version = json.loads(body).get("version")
+    if isinstance(version, int):
+        response.headers["ETag"] = etag(version)
+
+
+async def before_commit(request: Request, session: AsyncSession, response: Response) -> None:
+    """Work that must land in the same transaction as the request's effect."""
+    await events.write_pending(session)
+    await idempotency.remember(request, session, response)

@@ -18,6 +18,7 @@ class Settings(BaseSettings):
     log_level: str = Field(default="INFO", alias="LOG_LEVEL")
     db_pool_size: int = Field(default=10, alias="PRODORDER_DB_POOL_SIZE")
     sqlite_busy_timeout_ms: int = Field(default=30_000, alias="PRODORDER_SQLITE_BUSY_TIMEOUT_MS")
+    bootstrap_key: str | None = Field(default=None, alias="PRODORDER_BOOTSTRAP_KEY")
 
 
 @lru_cache

@@ -3,16 +3,24 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
+from prodorder_api.auth.deps import Authorized
 from prodorder_api.boms import explosion, service
 from prodorder_api.boms.models import Bom
 from prodorder_api.boms.schemas import BomCost, BomCreate, BomOut, BomUpdate, Explosion
+from prodorder_api.concurrency import IfMatch
 from prodorder_api.deps import Paging, Session
 from prodorder_api.errors import problem_responses
 from prodorder_api.fields import PositiveDecimal
 from prodorder_api.pagination import Page, to_page
 from prodorder_api.routing import ApiRoute
 
-router = APIRouter(prefix="/v1/boms", tags=["boms"], route_class=ApiRoute)
+router = APIRouter(
+    prefix="/v1/boms",
+    tags=["boms"],
+    route_class=ApiRoute,
+    dependencies=[Authorized],
+    responses=problem_responses(401, 403),
+)
 
 Quantity = Annotated[PositiveDecimal, Query(description="How many of the product.")]
 
@@ -52,10 +60,10 @@ async def get_bom(bom_id: str, session: Session) -> Bom:
     summary="Change a BOM no order has used",
     responses=problem_responses(404, 409, 422),
 )
-async def update_bom(bom_id: str, body: BomUpdate, session: Session) -> Bom:
+async def update_bom(bom_id: str, body: BomUpdate, session: Session, if_match: IfMatch) -> Bom:
     """Replaces the parts sent. Once a production order has used the BOM it is
     immutable (409 `conflict`): create a new revision instead."""
-    return await service.update_bom(session, bom_id, body)
+    return await service.update_bom(session, bom_id, body, if_match)
 
 
 @router.post(
@@ -64,8 +72,8 @@ async def update_bom(bom_id: str, body: BomUpdate, session: Session) -> Bom:
     summary="Make a BOM its item's default",
     responses=problem_responses(404),
 )
-async def make_default_bom(bom_id: str, session: Session) -> Bom:
-    return await service.make_default(session, bom_id)
+async def make_default_bom(bom_id: str, session: Session, if_match: IfMatch) -> Bom:
+    return await service.make_default(session, bom_id, if_match)
 
 
 @router.get(

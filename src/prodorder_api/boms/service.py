@@ -16,6 +16,7 @@ from prodorder_api.boms.schemas import (
     BomUpdate,
     ByProductIn,
 )
+from prodorder_api.concurrency import ANY, Precondition
 from prodorder_api.db import utcnow
 from prodorder_api.errors import Conflict, NotFound, ValidationFailed
 from prodorder_api.ids import parse_id
@@ -87,9 +88,12 @@ def _next_revision(taken: set[str]) -> str:
     return str(number)
 
 
-async def update_bom(session: AsyncSession, bom_id: str, data: BomUpdate) -> Bom:
+async def update_bom(
+    session: AsyncSession, bom_id: str, data: BomUpdate, if_match: Precondition = ANY
+) -> Bom:
     await _serialise_bom_writes(session)
     bom = await get(session, bom_id, for_update=True)
+    if_match.check(bom.version)
     if bom.used:
         raise Conflict("a production order has used this BOM: create a new revision instead")
     changes = data.model_fields_set
@@ -125,9 +129,10 @@ async def update_bom(session: AsyncSession, bom_id: str, data: BomUpdate) -> Bom
     return await get(session, str(bom.id))
 
 
-async def make_default(session: AsyncSession, bom_id: str) -> Bom:
+async def make_default(session: AsyncSession, bom_id: str, if_match: Precondition = ANY) -> Bom:
     await _serialise_bom_writes(session)
     bom = await get(session, bom_id, for_update=True)
+    if_match.check(bom.version)
     if not bom.is_default:
         await _clear_default(session, bom.item_id)
         bom.is_default = True

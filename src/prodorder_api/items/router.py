@@ -2,6 +2,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
+from prodorder_api.auth.deps import Authorized
+from prodorder_api.concurrency import IfMatch
 from prodorder_api.deps import Paging, Session
 from prodorder_api.errors import problem_responses
 from prodorder_api.fields import AwareDatetime
@@ -11,7 +13,13 @@ from prodorder_api.items.schemas import ItemCreate, ItemOut, ItemStock, ItemUpda
 from prodorder_api.pagination import Page, to_page
 from prodorder_api.routing import ApiRoute
 
-router = APIRouter(prefix="/v1/items", tags=["items"], route_class=ApiRoute)
+router = APIRouter(
+    prefix="/v1/items",
+    tags=["items"],
+    route_class=ApiRoute,
+    dependencies=[Authorized],
+    responses=problem_responses(401, 403),
+)
 
 
 @router.post(
@@ -55,9 +63,9 @@ async def get_item(item_id: str, session: Session) -> Item:
     summary="Update an item",
     responses=problem_responses(404, 409, 422),
 )
-async def update_item(item_id: str, body: ItemUpdate, session: Session) -> Item:
+async def update_item(item_id: str, body: ItemUpdate, session: Session, if_match: IfMatch) -> Item:
     """Change only the fields sent. `average_cost` is the service's, not yours to set."""
-    return await service.update(session, item_id, body)
+    return await service.update(session, item_id, body, if_match)
 
 
 @router.get(

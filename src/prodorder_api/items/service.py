@@ -7,6 +7,7 @@ from sqlalchemy import exists, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from prodorder_api.concurrency import ANY, Precondition
 from prodorder_api.db import utcnow
 from prodorder_api.errors import Conflict, NotFound, ValidationFailed
 from prodorder_api.ids import parse_id
@@ -16,6 +17,7 @@ from prodorder_api.money import ZERO
 from prodorder_api.orders.models import ProductionOrder
 from prodorder_api.orders.states import OPEN_STATUSES
 from prodorder_api.pagination import PageParams, paginate
+from prodorder_api.stock import ledger
 from prodorder_api.stock.models import StockBalance, StockMovement
 
 
@@ -42,8 +44,12 @@ async def create(session: AsyncSession, data: ItemCreate) -> Item:
     return item
 
 
-async def update(session: AsyncSession, item_id: str, data: ItemUpdate) -> Item:
+async def update(
+    session: AsyncSession, item_id: str, data: ItemUpdate, if_match: Precondition = ANY
+) -> Item:
     item = await get(session, item_id)
+    await ledger.lock_items(session, [item.id])  # PATCH and stock changes queue on the row
+    if_match.check(item.version)
     changes = data.model_dump(exclude_unset=True)
     for required in ("sku", "name", "uom", "tracking", "lead_time_days"):
         if required in changes and changes[required] is None:

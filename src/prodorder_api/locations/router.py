@@ -2,6 +2,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
+from prodorder_api.auth.deps import Authorized
 from prodorder_api.deps import Paging, Session
 from prodorder_api.errors import problem_responses
 from prodorder_api.locations import service
@@ -10,7 +11,13 @@ from prodorder_api.locations.schemas import LocationCreate, LocationOut
 from prodorder_api.pagination import Page, to_page
 from prodorder_api.routing import ApiRoute
 
-router = APIRouter(prefix="/v1/locations", tags=["locations"], route_class=ApiRoute)
+router = APIRouter(
+    prefix="/v1/locations",
+    tags=["locations"],
+    route_class=ApiRoute,
+    dependencies=[Authorized],
+    responses=problem_responses(401, 403),
+)
 
 
 @router.post(

@@ -12,6 +12,7 @@ from typing import Final, Literal
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from prodorder_api.concurrency import ANY, Precondition
 from prodorder_api.db import utcnow
 from prodorder_api.errors import InvalidTransition, NotFound
 from prodorder_api.money import EXACT_CONTEXT, ZERO, quantize
@@ -42,11 +43,16 @@ def check_operation(operation: OrderOperation, action: OperationAction) -> None:
 
 
 async def _locked(
-    session: AsyncSession, order_id: str, sequence: int, action: OperationAction
+    session: AsyncSession,
+    order_id: str,
+    sequence: int,
+    action: OperationAction,
+    if_match: Precondition = ANY,
 ) -> tuple[ProductionOrder, OrderOperation]:
     """Lock the order, find the operation (404), and check both state tables.
     Starting an operation on a released order starts the order."""
     order = await get(session, order_id, for_update=True)
+    if_match.check(order.version)
     operation = next((op for op in order.operations if op.sequence == sequence), None)
     if operation is None:
         raise NotFound(f"the order has no operation with sequence {sequence}")
@@ -57,8 +63,10 @@ async def _locked(
     return order, operation
 
 
-async def start(session: AsyncSession, order_id: str, sequence: int) -> ProductionOrder:
-    order, operation = await _locked(session, order_id, sequence, "start")
+async def start(
+    session: AsyncSession, order_id: str, sequence: int, if_match: Precondition = ANY
+) -> ProductionOrder:
+    order, operation = await _locked(session, order_id, sequence, "start", if_match)
     operation.status = "in_progress"
     operation.started_at = utcnow()
     record(order, "operation_start", sequence=sequence)
@@ -66,9 +74,13 @@ async def start(session: AsyncSession, order_id: str, sequence: int) -> Producti
 
 
 async def book_time(
-    session: AsyncSession, order_id: str, sequence: int, data: TimeBooking
+    session: AsyncSession,
+    order_id: str,
+    sequence: int,
+    data: TimeBooking,
+    if_match: Precondition = ANY,
 ) -> ProductionOrder:
-    order, operation = await _locked(session, order_id, sequence, "time")
+    order, operation = await _locked(session, order_id, sequence, "time", if_match)
     rate = ZERO
     if operation.work_center_id is not None:
         center = await session.get(WorkCenter, operation.work_center_id)
@@ -101,8 +113,10 @@ async def book_time(
     return order
 
 
-async def complete(session: AsyncSession, order_id: str, sequence: int) -> ProductionOrder:
-    order, operation = await _locked(session, order_id, sequence, "complete")
+async def complete(
+    session: AsyncSession, order_id: str, sequence: int, if_match: Precondition = ANY
+) -> ProductionOrder:
+    order, operation = await _locked(session, order_id, sequence, "complete", if_match)
     now = utcnow()
     operation.status = "done"
     operation.started_at = operation.started_at or now

@@ -15,6 +15,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from prodorder_api.boms.models import Bom, BomByProduct
+from prodorder_api.concurrency import ANY, Precondition
 from prodorder_api.errors import ValidationFailed
 from prodorder_api.items.models import Item
 from prodorder_api.money import EXACT_CONTEXT, ZERO, div, mul, quantize
@@ -29,11 +30,11 @@ from prodorder_api.stock.models import NO_LOT, StockBalance
 
 
 async def consume(
-    session: AsyncSession, order_id: str, data: ConsumptionRequest
+    session: AsyncSession, order_id: str, data: ConsumptionRequest, if_match: Precondition = ANY
 ) -> ProductionOrder:
     """Manual issue: from the order's reservation first, then free stock. Items outside
     the BOM are allowed and recorded as requirements of their own."""
-    order = await for_action(session, order_id, "consume")
+    order = await for_action(session, order_id, "consume", if_match)
     for i, line in enumerate(data.lines):
         if await session.get(Item, line.item_id) is None:
             raise ValidationFailed(["body", "lines", i, "item_id"], f"no item {line.item_id}")
@@ -46,8 +47,10 @@ async def consume(
     return order
 
 
-async def output(session: AsyncSession, order_id: str, data: OutputRequest) -> ProductionOrder:
-    order = await for_action(session, order_id, "output")
+async def output(
+    session: AsyncSession, order_id: str, data: OutputRequest, if_match: Precondition = ANY
+) -> ProductionOrder:
+    order = await for_action(session, order_id, "output", if_match)
     await _report_output(
         session, order, data.quantity, data.lot_code, data.expiry_date, data.serials, final=False
     )
@@ -56,11 +59,15 @@ async def output(session: AsyncSession, order_id: str, data: OutputRequest) -> P
 
 
 async def scrap(
-    session: AsyncSession, order_id: str, quantity: Decimal, reason: str
+    session: AsyncSession,
+    order_id: str,
+    quantity: Decimal,
+    reason: str,
+    if_match: Precondition = ANY,
 ) -> ProductionOrder:
     """Finished units lost: their backflush components are consumed, nothing is received,
     and their share of the cost is written off as scrap value."""
-    order = await for_action(session, order_id, "scrap")
+    order = await for_action(session, order_id, "scrap", if_match)
     expected, before = order.remaining_quantity, order.unrelieved_cost
     flushed = await _backflush(
         session, order, order.produced_quantity + order.scrapped_quantity + quantity
@@ -72,10 +79,12 @@ async def scrap(
     return order
 
 
-async def complete(session: AsyncSession, order_id: str, data: CompleteRequest) -> ProductionOrder:
+async def complete(
+    session: AsyncSession, order_id: str, data: CompleteRequest, if_match: Precondition = ANY
+) -> ProductionOrder:
     """Final output (default: what is still expected), backflush, leftover reservations
     freed, cost settled. Final."""
-    order = await for_action(session, order_id, "complete")
+    order = await for_action(session, order_id, "complete", if_match)
     final = data.output_quantity if data.output_quantity is not None else order.remaining_quantity
     if final > 0:
         await _report_output(

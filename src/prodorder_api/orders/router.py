@@ -5,6 +5,8 @@ from typing import Annotated
 from fastapi import APIRouter, Body, Path, Query
 from fastapi.responses import HTMLResponse, Response
 
+from prodorder_api.auth.deps import Authorized
+from prodorder_api.concurrency import IfMatch
 from prodorder_api.deps import Paging, Session
 from prodorder_api.errors import problem_responses
 from prodorder_api.fields import AwareDatetime
@@ -28,9 +30,15 @@ from prodorder_api.orders.states import Status, lifecycle_markdown
 from prodorder_api.pagination import Page
 from prodorder_api.routing import ApiRoute
 
-router = APIRouter(prefix="/v1/production-orders", tags=["production-orders"], route_class=ApiRoute)
+router = APIRouter(
+    prefix="/v1/production-orders",
+    tags=["production-orders"],
+    route_class=ApiRoute,
+    dependencies=[Authorized],
+    responses=problem_responses(401, 403),
+)
 
-ACTION_ERRORS = problem_responses(404, 409, 422)
+ACTION_ERRORS = problem_responses(404, 409, 412, 422)
 LIFECYCLE = "\n\nAllowed actions by status (else 409 `invalid_transition`):\n\n" + (
     lifecycle_markdown()
 )
@@ -94,10 +102,12 @@ async def get_production_order(order_id: str, session: Session) -> OrderOut:
     summary="Change a production order",
     responses=ACTION_ERRORS,
 )
-async def update_production_order(order_id: str, body: OrderUpdate, session: Session) -> OrderOut:
+async def update_production_order(
+    order_id: str, body: OrderUpdate, session: Session, if_match: IfMatch
+) -> OrderOut:
     """`quantity` only while planned (requirements recomputed); dates, priority, notes and
     reference until the order is completed or cancelled."""
-    return present(await service.update(session, order_id, body))
+    return present(await service.update(session, order_id, body, if_match))
 
 
 @router.get(
@@ -121,10 +131,13 @@ async def get_production_order_availability(order_id: str, session: Session) -> 
     "With `allow_shortage` it reserves what there is." + LIFECYCLE,
 )
 async def release_production_order(
-    order_id: str, session: Session, body: Annotated[ReleaseRequest | None, Body()] = None
+    order_id: str,
+    session: Session,
+    if_match: IfMatch,
+    body: Annotated[ReleaseRequest | None, Body()] = None,
 ) -> OrderOut:
     allow = body.allow_shortage if body else False
-    return present(await service.release(session, order_id, allow))
+    return present(await service.release(session, order_id, allow, if_match))
 
 
 @router.post(
@@ -133,9 +146,9 @@ async def release_production_order(
     summary="Top up reservations",
     responses=ACTION_ERRORS,
 )
-async def reserve_production_order(order_id: str, session: Session) -> OrderOut:
+async def reserve_production_order(order_id: str, session: Session, if_match: IfMatch) -> OrderOut:
     """Reserves what is still missing from stock that has arrived since release."""
-    return present(await service.reserve(session, order_id))
+    return present(await service.reserve(session, order_id, if_match))
 
 
 @router.post(
@@ -144,8 +157,10 @@ async def reserve_production_order(order_id: str, session: Session) -> OrderOut:
     summary="Unrelease: free reservations",
     responses=ACTION_ERRORS,
 )
-async def unrelease_production_order(order_id: str, session: Session) -> OrderOut:
-    return present(await service.unrelease(session, order_id))
+async def unrelease_production_order(
+    order_id: str, session: Session, if_match: IfMatch
+) -> OrderOut:
+    return present(await service.unrelease(session, order_id, if_match))
 
 
 @router.post(
@@ -154,8 +169,8 @@ async def unrelease_production_order(order_id: str, session: Session) -> OrderOu
     summary="Start production",
     responses=ACTION_ERRORS,
 )
-async def start_production_order(order_id: str, session: Session) -> OrderOut:
-    return present(await service.start(session, order_id))
+async def start_production_order(order_id: str, session: Session, if_match: IfMatch) -> OrderOut:
+    return present(await service.start(session, order_id, if_match))
 
 
 @router.post(
@@ -165,11 +180,11 @@ async def start_production_order(order_id: str, session: Session) -> OrderOut:
     responses=ACTION_ERRORS,
 )
 async def consume_production_order(
-    order_id: str, body: ConsumptionRequest, session: Session
+    order_id: str, body: ConsumptionRequest, session: Session, if_match: IfMatch
 ) -> OrderOut:
     """Manual issue: from the order's reservation first, then free stock (lots FEFO).
     Items outside the BOM are allowed and recorded."""
-    return present(await production.consume(session, order_id, body))
+    return present(await production.consume(session, order_id, body, if_match))
 
 
 @router.post(
@@ -179,11 +194,11 @@ async def consume_production_order(
     responses=ACTION_ERRORS,
 )
 async def report_production_order_output(
-    order_id: str, body: OutputRequest, session: Session
+    order_id: str, body: OutputRequest, session: Session, if_match: IfMatch
 ) -> OrderOut:
     """Receives finished goods into the output location and backflushes `backflush`
     components in proportion; valued from the order's unrelieved cost."""
-    return present(await production.output(session, order_id, body))
+    return present(await production.output(session, order_id, body, if_match))
 
 
 @router.post(
@@ -192,9 +207,11 @@ async def report_production_order_output(
     summary="Report scrapped units",
     responses=ACTION_ERRORS,
 )
-async def scrap_production_order(order_id: str, body: ScrapRequest, session: Session) -> OrderOut:
+async def scrap_production_order(
+    order_id: str, body: ScrapRequest, session: Session, if_match: IfMatch
+) -> OrderOut:
     """Finished units lost: their backflush components are consumed, nothing is received."""
-    return present(await production.scrap(session, order_id, body.quantity, body.reason))
+    return present(await production.scrap(session, order_id, body.quantity, body.reason, if_match))
 
 
 @router.post(
@@ -204,11 +221,16 @@ async def scrap_production_order(order_id: str, body: ScrapRequest, session: Ses
     responses=ACTION_ERRORS,
 )
 async def complete_production_order(
-    order_id: str, session: Session, body: Annotated[CompleteRequest | None, Body()] = None
+    order_id: str,
+    session: Session,
+    if_match: IfMatch,
+    body: Annotated[CompleteRequest | None, Body()] = None,
 ) -> OrderOut:
     """Reports the final output (default: quantity − produced − scrapped, never below 0),
     backflushes, frees leftover reservations and settles the cost. Final."""
-    return present(await production.complete(session, order_id, body or CompleteRequest()))
+    return present(
+        await production.complete(session, order_id, body or CompleteRequest(), if_match)
+    )
 
 
 @router.post(
@@ -218,11 +240,14 @@ async def complete_production_order(
     responses=ACTION_ERRORS,
 )
 async def cancel_production_order(
-    order_id: str, session: Session, body: Annotated[CancelRequest | None, Body()] = None
+    order_id: str,
+    session: Session,
+    if_match: IfMatch,
+    body: Annotated[CancelRequest | None, Body()] = None,
 ) -> OrderOut:
     """Frees reservations; final. An in-progress order can be cancelled only while
     nothing was consumed or produced (409 `conflict` otherwise)."""
-    return present(await service.cancel(session, order_id, body.reason if body else None))
+    return present(await service.cancel(session, order_id, body.reason if body else None, if_match))
 
 
 Sequence = Annotated[int, Path(ge=1, le=100_000, description="The operation's sequence.")]
@@ -242,9 +267,9 @@ OPERATION = (
     description="Starting an operation on a released order starts the order." + OPERATION,
 )
 async def start_production_order_operation(
-    order_id: str, sequence: Sequence, session: Session
+    order_id: str, sequence: Sequence, session: Session, if_match: IfMatch
 ) -> OrderOut:
-    return present(await operations.start(session, order_id, sequence))
+    return present(await operations.start(session, order_id, sequence, if_match))
 
 
 @router.post(
@@ -257,9 +282,9 @@ async def start_production_order_operation(
     "`labour_cost`." + OPERATION,
 )
 async def book_production_order_operation_time(
-    order_id: str, sequence: Sequence, body: TimeBooking, session: Session
+    order_id: str, sequence: Sequence, body: TimeBooking, session: Session, if_match: IfMatch
 ) -> OrderOut:
-    return present(await operations.book_time(session, order_id, sequence, body))
+    return present(await operations.book_time(session, order_id, sequence, body, if_match))
 
 
 @router.post(
@@ -270,9 +295,9 @@ async def book_production_order_operation_time(
     description="Final." + OPERATION,
 )
 async def complete_production_order_operation(
-    order_id: str, sequence: Sequence, session: Session
+    order_id: str, sequence: Sequence, session: Session, if_match: IfMatch
 ) -> OrderOut:
-    return present(await operations.complete(session, order_id, sequence))
+    return present(await operations.complete(session, order_id, sequence, if_match))
 
 
 @router.get(

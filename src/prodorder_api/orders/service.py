@@ -17,6 +17,7 @@ from sqlalchemy.orm import selectinload
 from prodorder_api.boms import service as boms
 from prodorder_api.boms.explosion import line_requirement
 from prodorder_api.boms.models import Bom
+from prodorder_api.concurrency import ANY, Precondition
 from prodorder_api.db import utcnow
 from prodorder_api.errors import Conflict, NotFound, ValidationFailed
 from prodorder_api.ids import new_id, parse_id
@@ -61,10 +62,12 @@ async def get(session: AsyncSession, order_id: str, *, for_update: bool = False)
 
 
 async def for_action(
-    session: AsyncSession, order_id: str, action: states.Action
+    session: AsyncSession, order_id: str, action: states.Action, if_match: Precondition = ANY
 ) -> ProductionOrder:
-    """Lock the order and check that its status allows ``action``."""
+    """Lock the order, check its version against ``If-Match``, then that its status
+    allows ``action``."""
     order = await get(session, order_id, for_update=True)
+    if_match.check(order.version)
     states.check(order.status, action)
     return order
 
@@ -196,8 +199,10 @@ def _operations(bom: Bom, quantity: Decimal) -> list[OrderOperation]:
     ]
 
 
-async def update(session: AsyncSession, order_id: str, data: OrderUpdate) -> ProductionOrder:
-    order = await for_action(session, order_id, "update")
+async def update(
+    session: AsyncSession, order_id: str, data: OrderUpdate, if_match: Precondition = ANY
+) -> ProductionOrder:
+    order = await for_action(session, order_id, "update", if_match)
     changes = data.model_dump(exclude_unset=True)
     if "priority" in changes and changes["priority"] is None:
         raise ValidationFailed(["body", "priority"], "may not be null")
@@ -276,35 +281,45 @@ async def availability(session: AsyncSession, order_id: str) -> Availability:
     return Availability(order_id=order.id, status=status, components=components)
 
 
-async def release(session: AsyncSession, order_id: str, allow_shortage: bool) -> ProductionOrder:
-    order = await for_action(session, order_id, "release")
+async def release(
+    session: AsyncSession, order_id: str, allow_shortage: bool, if_match: Precondition = ANY
+) -> ProductionOrder:
+    order = await for_action(session, order_id, "release", if_match)
     reserved = await materials.reserve(session, order, all_or_nothing=not allow_shortage)
     record(order, "release", "released", reserved=str(reserved), allow_shortage=allow_shortage)
     return order
 
 
-async def reserve(session: AsyncSession, order_id: str) -> ProductionOrder:
-    order = await for_action(session, order_id, "reserve")
+async def reserve(
+    session: AsyncSession, order_id: str, if_match: Precondition = ANY
+) -> ProductionOrder:
+    order = await for_action(session, order_id, "reserve", if_match)
     reserved = await materials.reserve(session, order, all_or_nothing=False)
     record(order, "reserve", reserved=str(reserved))
     return order
 
 
-async def unrelease(session: AsyncSession, order_id: str) -> ProductionOrder:
-    order = await for_action(session, order_id, "unrelease")
+async def unrelease(
+    session: AsyncSession, order_id: str, if_match: Precondition = ANY
+) -> ProductionOrder:
+    order = await for_action(session, order_id, "unrelease", if_match)
     await materials.free_reservations(session, order)
     record(order, "unrelease", "planned")
     return order
 
 
-async def start(session: AsyncSession, order_id: str) -> ProductionOrder:
-    order = await for_action(session, order_id, "start")
+async def start(
+    session: AsyncSession, order_id: str, if_match: Precondition = ANY
+) -> ProductionOrder:
+    order = await for_action(session, order_id, "start", if_match)
     record(order, "start", "in_progress")
     return order
 
 
-async def cancel(session: AsyncSession, order_id: str, reason: str | None) -> ProductionOrder:
-    order = await for_action(session, order_id, "cancel")
+async def cancel(
+    session: AsyncSession, order_id: str, reason: str | None, if_match: Precondition = ANY
+) -> ProductionOrder:
+    order = await for_action(session, order_id, "cancel", if_match)
     touched = (
         order.produced_quantity
         or order.scrapped_quantity

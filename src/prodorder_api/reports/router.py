@@ -4,6 +4,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
+from prodorder_api.auth.deps import Authorized
 from prodorder_api.db import utcnow
 from prodorder_api.deps import Session
 from prodorder_api.errors import problem_responses
@@ -11,7 +12,13 @@ from prodorder_api.reports import capacity, production
 from prodorder_api.reports.schemas import CapacityReport, ProductionReport
 from prodorder_api.routing import ApiRoute
 
-router = APIRouter(prefix="/v1/reports", tags=["reports"], route_class=ApiRoute)
+router = APIRouter(
+    prefix="/v1/reports",
+    tags=["reports"],
+    route_class=ApiRoute,
+    dependencies=[Authorized],
+    responses=problem_responses(401, 403),
+)
 
 
 @router.get(

@@ -3,6 +3,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
+from prodorder_api.auth.deps import Authorized
 from prodorder_api.deps import Paging, Session
 from prodorder_api.errors import problem_responses
 from prodorder_api.fields import AwareDatetime
@@ -20,7 +21,13 @@ from prodorder_api.stock.schemas import (
     TransferCreate,
 )
 
-router = APIRouter(prefix="/v1/stock", tags=["stock"], route_class=ApiRoute)
+router = APIRouter(
+    prefix="/v1/stock",
+    tags=["stock"],
+    route_class=ApiRoute,
+    dependencies=[Authorized],
+    responses=problem_responses(401, 403),
+)
 
 
 def _operation(movements: list[StockMovement]) -> StockOperation:

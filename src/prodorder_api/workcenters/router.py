@@ -1,5 +1,7 @@
 from fastapi import APIRouter, Response
 
+from prodorder_api.auth.deps import Authorized
+from prodorder_api.concurrency import IfMatch
 from prodorder_api.deps import Paging, Session
 from prodorder_api.errors import problem_responses
 from prodorder_api.pagination import Page, to_page
@@ -8,7 +10,13 @@ from prodorder_api.workcenters import service
 from prodorder_api.workcenters.models import WorkCenter
 from prodorder_api.workcenters.schemas import WorkCenterCreate, WorkCenterOut, WorkCenterUpdate
 
-router = APIRouter(prefix="/v1/work-centers", tags=["work-centers"], route_class=ApiRoute)
+router = APIRouter(
+    prefix="/v1/work-centers",
+    tags=["work-centers"],
+    route_class=ApiRoute,
+    dependencies=[Authorized],
+    responses=problem_responses(401, 403),
+)
 
 
 @router.post(
@@ -51,10 +59,10 @@ async def get_work_center(work_center_id: str, session: Session) -> WorkCenter:
     responses=problem_responses(404, 409, 422),
 )
 async def update_work_center(
-    work_center_id: str, body: WorkCenterUpdate, session: Session
+    work_center_id: str, body: WorkCenterUpdate, session: Session, if_match: IfMatch
 ) -> WorkCenter:
     """A new `cost_per_hour` values time booked from now on; earlier bookings keep theirs."""
-    return await service.update(session, work_center_id, body)
+    return await service.update(session, work_center_id, body, if_match)
 
 
 @router.delete(

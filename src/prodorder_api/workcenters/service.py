@@ -7,6 +7,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from prodorder_api.boms.models import BomOperation
+from prodorder_api.concurrency import ANY, Precondition
 from prodorder_api.db import utcnow
 from prodorder_api.errors import Conflict, NotFound, ValidationFailed
 from prodorder_api.ids import parse_id
@@ -42,8 +43,12 @@ async def create(session: AsyncSession, data: WorkCenterCreate) -> WorkCenter:
     return center
 
 
-async def update(session: AsyncSession, work_center_id: str, data: WorkCenterUpdate) -> WorkCenter:
+async def update(
+    session: AsyncSession, work_center_id: str, data: WorkCenterUpdate, if_match: Precondition = ANY
+) -> WorkCenter:
     center = await get(session, work_center_id)
+    await session.refresh(center, with_for_update=True)
+    if_match.check(center.version)
     changes = data.model_dump(exclude_unset=True)
     for name, value in changes.items():
         if value is None:
