@@ -8,7 +8,7 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 from fastapi.routing import APIRoute
 
-from prodorder_api import __version__
+from prodorder_api import __version__, metrics
 from prodorder_api.auth import service as auth
 from prodorder_api.boms.router import router as boms_router
 from prodorder_api.db import create_engine, create_sessionmaker
@@ -17,6 +17,7 @@ from prodorder_api.health.router import router as health_router
 from prodorder_api.idempotency.service import Replay
 from prodorder_api.items.router import router as items_router
 from prodorder_api.locations.router import router as locations_router
+from prodorder_api.metrics import MetricsMiddleware
 from prodorder_api.observability import RequestIdMiddleware, configure_logging
 from prodorder_api.orders.router import router as orders_router
 from prodorder_api.reports.router import router as reports_router
@@ -86,7 +87,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     install_handlers(app)
     app.add_exception_handler(Replay, lambda _request, exc: exc.response())
+    app.add_middleware(MetricsMiddleware)
     app.add_middleware(RequestIdMiddleware)
+    app.add_api_route("/metrics", metrics.render, include_in_schema=False, methods=["GET"])
     routers = (
         health_router,
         items_router,

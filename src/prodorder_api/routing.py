@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import Request
 from starlette.responses import Response
 
+from prodorder_api import metrics
 from prodorder_api.concurrency import etag
 from prodorder_api.events import service as events
 from prodorder_api.idempotency import service as idempotency
@@ -65,6 +66,7 @@ class ApiRoute(APIRoute):
                 if 200 <= response.status_code < 300:
                     await before_commit(exact, session, response)
                 await session.commit()
+                metrics.count_committed(session)
             return response
 
         return transactional_handler

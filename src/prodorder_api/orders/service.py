@@ -14,6 +14,7 @@ from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
+from prodorder_api import metrics
 from prodorder_api.boms import service as boms
 from prodorder_api.boms.explosion import line_requirement
 from prodorder_api.boms.models import Bom
@@ -88,6 +89,7 @@ def record(
         )
     )
     if to_status != order.status:
+        metrics.note_transition(order, action, order.status, to_status)
         stamp = {
             "released": "released_at",
             "in_progress": "started_at",
