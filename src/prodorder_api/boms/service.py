@@ -4,7 +4,6 @@ import uuid
 from collections.abc import Iterable
 
 from sqlalchemy import select, text, update
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
@@ -17,7 +16,7 @@ from prodorder_api.boms.schemas import (
     ByProductIn,
 )
 from prodorder_api.concurrency import ANY, Precondition
-from prodorder_api.db import utcnow
+from prodorder_api.db import flush_unique, utcnow
 from prodorder_api.errors import Conflict, NotFound, ValidationFailed
 from prodorder_api.ids import parse_id
 from prodorder_api.items import service as items
@@ -77,7 +76,7 @@ async def create(session: AsyncSession, data: BomCreate) -> Bom:
         by_products=_by_products(data.by_products),
     )
     session.add(bom)
-    await _flush_unique_revision(session, bom.revision)
+    await flush_unique(session, f"the item has a BOM revision {bom.revision!r} already")
     return bom
 
 
@@ -125,7 +124,7 @@ async def update_bom(
         bom.by_products.extend(_by_products(data.by_products))
     bom.version += 1
     bom.updated_at = utcnow()
-    await _flush_unique_revision(session, bom.revision)
+    await flush_unique(session, f"the item has a BOM revision {bom.revision!r} already")
     return await get(session, str(bom.id))
 
 
@@ -165,14 +164,6 @@ async def _clear_default(session: AsyncSession, item_id: uuid.UUID) -> None:
         .values(is_default=False, version=Bom.version + 1, updated_at=now)
         .execution_options(synchronize_session="fetch")
     )
-
-
-async def _flush_unique_revision(session: AsyncSession, revision: str) -> None:
-    try:
-        async with session.begin_nested():
-            await session.flush()
-    except IntegrityError as exc:
-        raise Conflict(f"the item has a BOM revision {revision!r} already") from exc
 
 
 async def _check_content(

@@ -4,11 +4,10 @@ import uuid
 from datetime import datetime
 
 from sqlalchemy import exists, func, or_, select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from prodorder_api.concurrency import ANY, Precondition
-from prodorder_api.db import utcnow
+from prodorder_api.db import flush_unique, utcnow
 from prodorder_api.errors import Conflict, NotFound, ValidationFailed
 from prodorder_api.ids import parse_id
 from prodorder_api.items.models import Item
@@ -40,7 +39,7 @@ async def get_for_input(session: AsyncSession, item_id: uuid.UUID, field: str) -
 async def create(session: AsyncSession, data: ItemCreate) -> Item:
     item = Item(**data.model_dump())
     session.add(item)
-    await _flush_unique_sku(session, data.sku)
+    await flush_unique(session, f"an item with sku {data.sku!r} exists already")
     return item
 
 
@@ -64,16 +63,8 @@ async def update(
         setattr(item, name, value)
     item.version += 1
     item.updated_at = utcnow()
-    await _flush_unique_sku(session, item.sku)
+    await flush_unique(session, f"an item with sku {item.sku!r} exists already")
     return item
-
-
-async def _flush_unique_sku(session: AsyncSession, sku: str) -> None:
-    try:
-        async with session.begin_nested():
-            await session.flush()
-    except IntegrityError as exc:
-        raise Conflict(f"an item with sku {sku!r} exists already") from exc
 
 
 async def list_items(

@@ -3,10 +3,10 @@
 import uuid
 
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from prodorder_api.errors import Conflict, NotFound, ValidationFailed
+from prodorder_api.db import flush_unique
+from prodorder_api.errors import NotFound, ValidationFailed
 from prodorder_api.ids import parse_id
 from prodorder_api.locations.models import DEFAULT_LOCATION_CODE, Location
 from prodorder_api.locations.schemas import LocationCreate
@@ -39,11 +39,7 @@ async def resolve(session: AsyncSession, location_id: uuid.UUID | None, field: s
 async def create(session: AsyncSession, data: LocationCreate) -> Location:
     location = Location(**data.model_dump())
     session.add(location)
-    try:
-        async with session.begin_nested():
-            await session.flush()
-    except IntegrityError as exc:
-        raise Conflict(f"a location with code {data.code!r} exists already") from exc
+    await flush_unique(session, f"a location with code {data.code!r} exists already")
     return location
 
 

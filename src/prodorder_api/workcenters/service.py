@@ -3,12 +3,11 @@
 import uuid
 
 from sqlalchemy import exists, select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from prodorder_api.boms.models import BomOperation
 from prodorder_api.concurrency import ANY, Precondition
-from prodorder_api.db import utcnow
+from prodorder_api.db import flush_unique, utcnow
 from prodorder_api.errors import Conflict, NotFound, ValidationFailed
 from prodorder_api.ids import parse_id
 from prodorder_api.orders.models import OrderOperation
@@ -39,7 +38,7 @@ async def check_exist(session: AsyncSession, ids: dict[int, uuid.UUID], field: s
 async def create(session: AsyncSession, data: WorkCenterCreate) -> WorkCenter:
     center = WorkCenter(**data.model_dump())
     session.add(center)
-    await _flush_unique_code(session, data.code)
+    await flush_unique(session, f"a work center with code {data.code!r} exists already")
     return center
 
 
@@ -57,7 +56,7 @@ async def update(
     if changes:
         center.version += 1
         center.updated_at = utcnow()
-        await _flush_unique_code(session, center.code)
+        await flush_unique(session, f"a work center with code {center.code!r} exists already")
     return center
 
 
@@ -78,11 +77,3 @@ async def list_work_centers(
     session: AsyncSession, params: PageParams
 ) -> tuple[list[WorkCenter], str | None]:
     return await paginate(session, select(WorkCenter), WorkCenter.id, params)
-
-
-async def _flush_unique_code(session: AsyncSession, code: str) -> None:
-    try:
-        async with session.begin_nested():
-            await session.flush()
-    except IntegrityError as exc:
-        raise Conflict(f"a work center with code {code!r} exists already") from exc
