@@ -6,7 +6,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 export HOST PORT
 
-.PHONY: run test lint typecheck pytest openapi migrate install install-dev clean
+.PHONY: run test lint typecheck pytest soak openapi migrate install install-dev clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -44,6 +44,15 @@ pytest: install-dev
 	TEST_DATABASE_URL="$$url" $(BIN)/pytest $(PYTEST_ARGS)
 
 test: lint typecheck pytest
+
+# Crash safety (not part of `make test`, ~90 s): two instances × 2 workers on a fresh
+# PostgreSQL database, kill -9 under load, then whole-database checks; see bench/soak.py.
+# SOAK_ARGS: its options. SOAK_PYTHON: an interpreter with the dev dependencies already
+# installed (then .venv is left alone).
+soak: $(if $(SOAK_PYTHON),,install-dev)
+	@url="$$(scripts/ensure-postgres)" && [ -n "$$url" ] || \
+		{ echo "make soak needs PostgreSQL: set TEST_DATABASE_URL" >&2; exit 1; }; \
+	PYTHONPATH=src $(or $(SOAK_PYTHON),$(BIN)/python) -m bench.soak --server "$$url" $(SOAK_ARGS)
 
 openapi: install
 	$(BIN)/prodorder-api openapi --output openapi/openapi.json

@@ -3,7 +3,8 @@
 Every change of on-hand or reserved stock, from a receipt to an order's backflush,
 is a list of :class:`Move` handed to :func:`apply`, which in one transaction:
 
-1. locks the items, then the balances, each in ascending key order — one global
+1. locks the items (``FOR NO KEY UPDATE``, so rows that merely refer to an item
+   never wait for it), then the balances, each in ascending key order — one global
    order for every caller, so racing requests queue instead of deadlocking;
 2. checks that no balance goes negative and that nothing takes reserved stock
    (``0 <= reserved <= on_hand`` after the change), refusing the whole list with
@@ -107,7 +108,15 @@ class _Valuation:
 
 
 async def lock_items(session: AsyncSession, item_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, Item]:
-    """Lock items in id order; a caller that reads stock to decide (FEFO) locks first."""
+    """Lock items in id order; a caller that reads stock to decide (FEFO) locks first.
+
+    ``FOR NO KEY UPDATE``, not ``FOR UPDATE``: the ledger changes only non-key columns
+    of an item, and ``FOR UPDATE`` would also block the ``FOR KEY SHARE`` lock that
+    PostgreSQL takes to check a foreign key. Creating an order (which refers to its
+    product, then to each component) would then queue behind a stock change of a
+    component while holding its product, and deadlock with a completion that holds
+    the components and then locks the product (tests/test_item_locks.py).
+    """
     ids = sorted(set(item_ids))
     # populate_existing: the request may have read these items before it waited for
     # the lock; without it the session would keep (and write back) the stale values.
@@ -115,7 +124,7 @@ async def lock_items(session: AsyncSession, item_ids: Iterable[uuid.UUID]) -> di
         select(Item)
         .where(Item.id.in_(ids))
         .order_by(Item.id)
-        .with_for_update()
+        .with_for_update(key_share=True)
         .execution_options(populate_existing=True)
     )
     return {item.id: item for item in rows}
