@@ -53,3 +53,58 @@ class ProductionReport(ResponseModel):
         description="Planned vs. actual minutes of the completed orders' operations."
     )
     late_orders: list[LateOrder] = Field(description="Open orders past their due date now.")
+
+
+class ShortageOrder(ResponseModel):
+    id: uuid.UUID
+    number: str = Field(examples=["MO-000042"])
+    status: str
+    location_id: uuid.UUID
+    due_date: date | None
+    reference: str | None
+    need: DecimalOut = Field(description="This order's open need: required − consumed − reserved.")
+
+
+class ShortageRow(ResponseModel):
+    item_id: uuid.UUID
+    sku: str
+    required: DecimalOut = Field(description="Σ open need of the orders below.")
+    available: DecimalOut = Field(description="On hand − reserved, over the locations looked at.")
+    shortage: DecimalOut = Field(description="required − available (> 0).")
+    orders: list[ShortageOrder] = Field(description="The orders that need it, by number.")
+
+
+class ShortageReport(ResponseModel):
+    data: list[ShortageRow]
+
+
+class ValuationRow(ResponseModel):
+    item_id: uuid.UUID
+    sku: str
+    on_hand: DecimalOut = Field(description="Σ on hand over all locations and lots.")
+    average_cost: DecimalOut | None = Field(description="The item's moving-average cost.")
+    value: DecimalOut = Field(
+        description="The item's exact inventory value (Σ of its movement values). It equals "
+        "on_hand × average_cost up to the rounding of the average to six places."
+    )
+
+
+class ValuationReport(ResponseModel):
+    data: list[ValuationRow]
+    total_value: DecimalOut = Field(description="Σ value over the items listed.")
+
+
+class ConsumptionRow(ResponseModel):
+    item_id: uuid.UUID
+    sku: str
+    quantity: DecimalOut = Field(description="Quantity consumed (positive).")
+    value: DecimalOut = Field(description="Value consumed at moving-average cost (positive).")
+    movements: int = Field(description="How many consumption movements.")
+    orders: int = Field(description="How many production orders consumed it.")
+
+
+class ConsumptionReport(ResponseModel):
+    date_from: date | None = Field(serialization_alias="from")
+    date_to: date | None = Field(serialization_alias="to")
+    data: list[ConsumptionRow]
+    total_value: DecimalOut = Field(description="Σ value over the components listed.")
