@@ -17,6 +17,7 @@ from prodorder_api.health.router import router as health_router
 from prodorder_api.idempotency.service import Replay
 from prodorder_api.items.router import router as items_router
 from prodorder_api.locations.router import router as locations_router
+from prodorder_api.lots.router import router as lots_router
 from prodorder_api.metrics import MetricsMiddleware
 from prodorder_api.observability import RequestIdMiddleware, configure_logging
 from prodorder_api.orders.router import router as orders_router
@@ -39,13 +40,18 @@ TAGS = [
     {"name": "items", "description": "Articles that are stocked, bought and made."},
     {"name": "locations", "description": "Where stock is kept; `MAIN` always exists."},
     {"name": "stock", "description": "Balances and the immutable movement ledger."},
+    {"name": "lots", "description": "Lots and their traceability through production."},
     {"name": "boms", "description": "Bills of materials: revisions, explosion, cost roll-up."},
     {
         "name": "production-orders",
         "description": "Orders from planned to completed: reservations, consumption, output.",
     },
     {"name": "work-centers", "description": "Where operations are done, at what rate."},
-    {"name": "reports", "description": "Capacity and other views computed in SQL."},
+    {
+        "name": "reports",
+        "description": "Shortages, stock valuation, consumption, production and capacity,"
+        " computed in SQL.",
+    },
     {"name": "health", "description": "Liveness and readiness probes."},
 ]
 
@@ -95,6 +101,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         items_router,
         locations_router,
         stock_router,
+        lots_router,
         boms_router,
         orders_router,
         work_centers_router,

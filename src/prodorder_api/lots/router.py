@@ -1,0 +1,62 @@
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+
+from prodorder_api.auth.deps import Authorized
+from prodorder_api.deps import Paging, Session
+from prodorder_api.errors import problem_responses
+from prodorder_api.fields import LotCode
+from prodorder_api.lots import service
+from prodorder_api.lots.schemas import Direction, LotOut, LotTrace
+from prodorder_api.pagination import Page, to_page
+from prodorder_api.routing import ApiRoute
+
+router = APIRouter(
+    prefix="/v1/lots",
+    tags=["lots"],
+    route_class=ApiRoute,
+    dependencies=[Authorized],
+    responses=problem_responses(401, 403),
+)
+
+
+@router.get("", response_model=Page[LotOut], summary="List lots", responses=problem_responses(422))
+async def list_lots(
+    session: Session,
+    paging: Paging,
+    item_id: uuid.UUID | None = None,
+    code: Annotated[LotCode | None, Query(description="Exact lot code.")] = None,
+) -> dict[str, object]:
+    """Every lot ever received or made, oldest first, with its on-hand over all
+    locations (0 once it is used up)."""
+    rows, cursor = await service.list_lots(session, paging, item_id, code)
+    return to_page(LotOut, rows, cursor)
+
+
+@router.get(
+    "/{lot_id}", response_model=LotOut, summary="Get a lot", responses=problem_responses(404)
+)
+async def get_lot(lot_id: str, session: Session) -> LotOut:
+    return await service.get(session, lot_id)
+
+
+@router.get(
+    "/{lot_id}/trace",
+    response_model=LotTrace,
+    summary="Trace a lot through production",
+    responses=problem_responses(404, 422),
+)
+async def trace_lot(
+    lot_id: str,
+    session: Session,
+    direction: Annotated[
+        Direction,
+        Query(description="`forward`: the lots made from it; `backward`: the lots in it."),
+    ] = "forward",
+) -> LotTrace:
+    """The lot's genealogy over all levels, from the ledger: a production order links
+    each lot it consumed to each lot it made. `forward` from a component lot lists
+    every lot made from it (a recall) with the orders and their `reference`;
+    `backward` from a finished lot lists every component lot in it."""
+    return await service.trace(session, lot_id, direction)

@@ -1,0 +1,46 @@
+import uuid
+from datetime import date, datetime
+from typing import Literal
+
+from pydantic import Field
+
+from prodorder_api.fields import DecimalOut, ResponseModel
+
+Direction = Literal["backward", "forward"]
+
+
+class LotOut(ResponseModel):
+    id: uuid.UUID
+    item_id: uuid.UUID
+    code: str
+    expiry_date: date | None
+    created_at: datetime
+    on_hand: DecimalOut = Field(description="Σ on hand of the lot over all locations.")
+
+
+class TraceRow(ResponseModel):
+    lot_id: uuid.UUID
+    item_id: uuid.UUID
+    code: str
+    expiry_date: date | None
+    level: int = Field(description="1: directly linked to the traced lot; 2: one step further.")
+    via_lot_id: uuid.UUID = Field(
+        description="The lot one level closer to the traced lot that this one is linked to "
+        "(the traced lot itself at level 1)."
+    )
+    production_order_id: uuid.UUID = Field(
+        description="The order that links them: forward, the order that made this lot; "
+        "backward, the order that consumed it."
+    )
+    production_order_number: str = Field(examples=["MO-000042"])
+    production_order_status: str
+    reference: str | None = Field(description="The order's `reference` (e.g. webshop order).")
+
+
+class LotTrace(ResponseModel):
+    lot: LotOut
+    direction: Direction
+    data: list[TraceRow] = Field(
+        description="One row per link, by level, then order number: the lots found over all "
+        "levels, each with the order that links it."
+    )

@@ -1,0 +1,200 @@
+"""Lots and their genealogy, derived from the ledger.
+
+A production order links lots: each lot it consumed (a ``consumption`` movement of
+a component with a lot code) went into each lot it made (an ``output`` movement of
+its product with a lot code). Tracing follows those links over all levels in one
+recursive SQL query (``WITH RECURSIVE``, on PostgreSQL and SQLite alike):
+
+* forward, from a component lot: every lot made from it, at any depth (a recall);
+* backward, from a finished lot: every component lot in it, at any depth.
+
+Untracked items carry no lot, so a chain through an untracked intermediate stops
+there. Rework that feeds a lot back into itself would loop; the recursion stops
+after :data:`MAX_LEVELS` levels.
+"""
+
+import uuid
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import ColumnElement, Integer, Select, and_, func, literal, literal_column, select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
+
+from prodorder_api.errors import NotFound
+from prodorder_api.ids import parse_id
+from prodorder_api.lots.schemas import Direction, LotOut, LotTrace, TraceRow
+from prodorder_api.money import ZERO, Exact
+from prodorder_api.orders.models import ProductionOrder
+from prodorder_api.orders.schemas import format_number
+from prodorder_api.pagination import PageParams, decode_cursor, encode_cursor
+from prodorder_api.stock.models import NO_LOT, Lot, StockBalance, StockMovement
+
+MAX_LEVELS = 64
+
+
+def _on_hand() -> ColumnElement[Decimal]:
+    """Σ on hand of the lot (correlated to ``Lot``) over its balances."""
+    return (
+        select(func.coalesce(func.sum(StockBalance.on_hand), literal(ZERO, Exact()), type_=Exact()))
+        .where(StockBalance.item_id == Lot.item_id, StockBalance.lot_code == Lot.code)
+        .correlate(Lot)
+        .scalar_subquery()
+        .label("on_hand")
+    )
+
+
+def _lots() -> Select[uuid.UUID, uuid.UUID, str, date | None, datetime, Decimal]:
+    return select(Lot.id, Lot.item_id, Lot.code, Lot.expiry_date, Lot.created_at, _on_hand())
+
+
+async def list_lots(
+    session: AsyncSession, params: PageParams, item_id: uuid.UUID | None, code: str | None
+) -> tuple[list[Any], str | None]:
+    stmt = _lots()
+    if item_id is not None:
+        stmt = stmt.where(Lot.item_id == item_id)
+    if code is not None:
+        stmt = stmt.where(Lot.code == code)
+    if params.cursor is not None:
+        stmt = stmt.where(Lot.id > decode_cursor(params.cursor))
+    rows = list((await session.execute(stmt.order_by(Lot.id).limit(params.limit + 1))).all())
+    if len(rows) > params.limit:
+        rows = rows[: params.limit]
+        return rows, encode_cursor(rows[-1].id)
+    return rows, None
+
+
+async def get(session: AsyncSession, lot_id: str) -> LotOut:
+    parsed = parse_id(lot_id)
+    row = (await session.execute(_lots().where(Lot.id == parsed))).first() if parsed else None
+    if row is None:
+        raise NotFound(f"no lot with id {lot_id}")
+    return LotOut.model_validate(row)
+
+
+def _genealogy(lot: LotOut, direction: Direction) -> Any:
+    """The recursive CTE of links: (item, lot code, level, order, via item, via code).
+
+    One step from a lot: the movements that name it (its consumptions going forward,
+    its outputs going backward), then the same order's movements on the other side
+    that carry a lot code.
+    """
+    here_type, found_type = (
+        ("consumption", "output") if direction == "forward" else ("output", "consumption")
+    )
+
+    def step(here: Any, found: Any) -> Any:
+        return and_(
+            here.type == here_type,
+            here.production_order_id.is_not(None),
+            found.production_order_id == here.production_order_id,
+            found.type == found_type,
+            found.lot_code != NO_LOT,
+        )
+
+    here, found = aliased(StockMovement), aliased(StockMovement)
+    anchor = (
+        select(
+            found.item_id.label("item_id"),
+            found.lot_code.label("lot_code"),
+            literal_column("1", Integer).label("level"),
+            found.production_order_id.label("order_id"),
+            here.item_id.label("via_item_id"),
+            here.lot_code.label("via_code"),
+        )
+        .select_from(here)
+        .join(found, step(here, found))
+        .where(here.item_id == lot.item_id, here.lot_code == lot.code)
+        .cte("genealogy", recursive=True)
+    )
+    prior = anchor.alias("prior")
+    here, found = aliased(StockMovement), aliased(StockMovement)
+    recursive = (
+        select(
+            found.item_id,
+            found.lot_code,
+            prior.c.level + 1,
+            found.production_order_id,
+            prior.c.item_id,
+            prior.c.lot_code,
+        )
+        .select_from(prior)
+        .join(here, and_(here.item_id == prior.c.item_id, here.lot_code == prior.c.lot_code))
+        .join(found, step(here, found))
+        .where(prior.c.level < MAX_LEVELS)
+    )
+    return anchor.union(recursive)
+
+
+async def trace(session: AsyncSession, lot_id: str, direction: Direction) -> LotTrace:
+    lot = await get(session, lot_id)
+    links = _genealogy(lot, direction)
+    # A link reached along several paths is listed once, at its shortest depth.
+    best = (
+        select(
+            links.c.item_id,
+            links.c.lot_code,
+            links.c.order_id,
+            links.c.via_item_id,
+            links.c.via_code,
+            func.min(links.c.level).label("level"),
+        )
+        .group_by(
+            links.c.item_id,
+            links.c.lot_code,
+            links.c.order_id,
+            links.c.via_item_id,
+            links.c.via_code,
+        )
+        .subquery("best")
+    )
+    via = aliased(Lot)
+    P = ProductionOrder
+    rows = await session.execute(
+        select(
+            Lot.id,
+            Lot.item_id,
+            Lot.code,
+            Lot.expiry_date,
+            best.c.level,
+            via.id,
+            P.id,
+            P.number,
+            P.status,
+            P.reference,
+        )
+        .select_from(best)
+        .join(Lot, and_(Lot.item_id == best.c.item_id, Lot.code == best.c.lot_code))
+        .join(via, and_(via.item_id == best.c.via_item_id, via.code == best.c.via_code))
+        .join(P, P.id == best.c.order_id)
+        .order_by(best.c.level, P.number, Lot.code, via.code)
+    )
+    return LotTrace(lot=lot, direction=direction, data=[_trace_row(*row) for row in rows])
+
+
+def _trace_row(
+    lot_id: uuid.UUID,
+    item_id: uuid.UUID,
+    code: str,
+    expiry_date: date | None,
+    level: int,
+    via_lot_id: uuid.UUID,
+    order_id: uuid.UUID,
+    number: int,
+    status: str,
+    reference: str | None,
+) -> TraceRow:
+    return TraceRow(
+        lot_id=lot_id,
+        item_id=item_id,
+        code=code,
+        expiry_date=expiry_date,
+        level=level,
+        via_lot_id=via_lot_id,
+        production_order_id=order_id,
+        production_order_number=format_number(number),
+        production_order_status=status,
+        reference=reference,
+    )
