@@ -70,6 +70,8 @@ class StockMovement(Base):
             name="type",
         ),
         Index("ix_stock_movements_item_id_id", "item_id", "id"),
+        # Lot tracing looks up one (item, lot)'s movements at every level.
+        Index("ix_stock_movements_item_id_lot_code", "item_id", "lot_code"),
         Index("ix_stock_movements_location_id", "location_id"),
         Index("ix_stock_movements_production_order_id", "production_order_id"),
         Index("ix_stock_movements_created_at", "created_at"),
