@@ -100,7 +100,6 @@ class ConsumptionRow(ResponseModel):
     quantity: DecimalOut = Field(description="Quantity consumed (positive).")
     value: DecimalOut = Field(description="Value consumed at moving-average cost (positive).")
     movements: int = Field(description="How many consumption movements.")
-    orders: int = Field(description="How many production orders consumed it.")
 
 
 class ConsumptionReport(ResponseModel):
