@@ -6,7 +6,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 export HOST PORT
 
-.PHONY: run test lint typecheck pytest soak openapi migrate install install-dev clean
+.PHONY: run test lint typecheck pytest soak bench-reports openapi migrate install install-dev clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -32,8 +32,8 @@ run: install
 	exec $(BIN)/prodorder-api serve
 
 lint: install-dev
-	$(BIN)/ruff check src tests migrations
-	$(BIN)/ruff format --check src tests migrations
+	$(BIN)/ruff check src tests migrations bench
+	$(BIN)/ruff format --check src tests migrations bench
 
 typecheck: install-dev
 	$(BIN)/mypy src
@@ -53,6 +53,13 @@ soak: $(if $(SOAK_PYTHON),,install-dev)
 	@url="$$(scripts/ensure-postgres)" && [ -n "$$url" ] || \
 		{ echo "make soak needs PostgreSQL: set TEST_DATABASE_URL" >&2; exit 1; }; \
 	PYTHONPATH=src $(or $(SOAK_PYTHON),$(BIN)/python) -m bench.soak --server "$$url" $(SOAK_ARGS)
+
+# Report and lot-trace endpoints on 100,000 movements in a fresh PostgreSQL database
+# (created on TEST_DATABASE_URL's server, dropped afterwards): p50/p95 per endpoint.
+bench-reports: install-dev
+	@url="$$(scripts/ensure-postgres)" || exit 1; \
+	[ -n "$$url" ] || { echo "bench-reports needs PostgreSQL" >&2; exit 1; }; \
+	TEST_DATABASE_URL="$$url" $(BIN)/python bench/reports_bench.py $(BENCH_ARGS)
 
 openapi: install
 	$(BIN)/prodorder-api openapi --output openapi/openapi.json
