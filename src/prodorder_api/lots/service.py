@@ -18,7 +18,17 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import ColumnElement, Integer, Select, and_, func, literal, literal_column, select
+from sqlalchemy import (
+    CTE,
+    ColumnElement,
+    Integer,
+    Select,
+    and_,
+    func,
+    literal,
+    literal_column,
+    select,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
@@ -74,7 +84,7 @@ async def get(session: AsyncSession, lot_id: str) -> LotOut:
     return LotOut.model_validate(row)
 
 
-def _genealogy(lot: LotOut, direction: Direction) -> Any:
+def _genealogy(lot: LotOut, direction: Direction) -> CTE:
     """The recursive CTE of links: (item, lot code, level, order, via item, via code).
 
     One step from a lot: the movements that name it (its consumptions going forward,
@@ -85,7 +95,7 @@ def _genealogy(lot: LotOut, direction: Direction) -> Any:
         ("consumption", "output") if direction == "forward" else ("output", "consumption")
     )
 
-    def step(here: Any, found: Any) -> Any:
+    def step(here: type[StockMovement], found: type[StockMovement]) -> ColumnElement[bool]:
         return and_(
             here.type == here_type,
             here.production_order_id.is_not(None),

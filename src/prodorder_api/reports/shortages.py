@@ -15,8 +15,9 @@ of the answer, not of the ledger.
 import uuid
 from collections.abc import Sequence
 from decimal import Decimal
+from typing import Any
 
-from sqlalchemy import BindParameter, and_, func, literal, select, type_coerce
+from sqlalchemy import BindParameter, Select, and_, func, literal, select, type_coerce
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from prodorder_api.items.models import Item
@@ -34,24 +35,22 @@ def _zero() -> BindParameter[Decimal]:
     return literal(ZERO, Exact())
 
 
-async def shortages(
-    session: AsyncSession,
-    statuses: Sequence[str],
-    item_id: uuid.UUID | None,
-    location_id: uuid.UUID | None,
-) -> ShortageReport:
+def _needs(
+    statuses: Sequence[str], item_id: uuid.UUID | None, location_id: uuid.UUID | None
+) -> Select[*tuple[Any, ...]]:
+    """Each order's open need per component (> 0), with the order's own columns, so
+    the answer needs no second pass over the orders."""
     held = (
         select(H.order_id, H.item_id, func.sum(H.quantity, type_=Exact()).label("reserved"))
         .group_by(H.order_id, H.item_id)
         .subquery("held")
     )
     reserved = func.coalesce(held.c.reserved, _zero(), type_=Exact())
-    need_expr = type_coerce(R.required_quantity - R.consumed_quantity - reserved, Exact())
-    # The order's columns ride along, so the answer needs no second pass over orders.
-    needs_stmt = (
+    need = type_coerce(R.required_quantity - R.consumed_quantity - reserved, Exact())
+    stmt = (
         select(
             R.component_item_id.label("item_id"),
-            need_expr.label("need"),
+            need.label("need"),
             P.id,
             P.number,
             P.status,
@@ -62,17 +61,27 @@ async def shortages(
         .select_from(R)
         .join(P, P.id == R.order_id)
         .outerjoin(held, and_(held.c.order_id == R.order_id, held.c.item_id == R.component_item_id))
-        .where(P.status.in_(statuses), need_expr > 0)
+        .where(P.status.in_(statuses), need > 0)
     )
+    if item_id is not None:
+        stmt = stmt.where(R.component_item_id == item_id)
+    if location_id is not None:
+        stmt = stmt.where(P.location_id == location_id)
+    return stmt
+
+
+async def shortages(
+    session: AsyncSession,
+    statuses: Sequence[str],
+    item_id: uuid.UUID | None,
+    location_id: uuid.UUID | None,
+) -> ShortageReport:
+    needs = _needs(statuses, item_id, location_id).cte("needs")
     stock_stmt = select(
         B.item_id, func.sum(B.on_hand - B.reserved, type_=Exact()).label("available")
     ).group_by(B.item_id)
-    if item_id is not None:
-        needs_stmt = needs_stmt.where(R.component_item_id == item_id)
     if location_id is not None:
-        needs_stmt = needs_stmt.where(P.location_id == location_id)
         stock_stmt = stock_stmt.where(B.location_id == location_id)
-    needs = needs_stmt.cte("needs")
     totals = (
         select(needs.c.item_id, func.sum(needs.c.need, type_=Exact()).label("required"))
         .group_by(needs.c.item_id)
