@@ -197,16 +197,19 @@ async def test_consumption_equals_the_ledgers_consumption_movements_for_the_peri
         )
     )
 
+    # From yesterday, so a run that crosses midnight (UTC) sees the same movements.
     today = datetime.now(UTC).date()
+    yesterday = today - timedelta(1)
     ids = [flour["id"], salt["id"]]
     report = ok(
         await client.get(
-            "/v1/reports/consumption", params={"from": str(today), "to": str(today), "item_id": ids}
+            "/v1/reports/consumption",
+            params={"from": str(yesterday), "to": str(today), "item_id": ids},
         )
     )
-    assert report["from"] == str(today) and report["to"] == str(today)
+    assert report["from"] == str(yesterday) and report["to"] == str(today)
     rows = _mine(report, flour, salt)
-    since = datetime.combine(today, datetime.min.time(), UTC).isoformat()
+    since = datetime.combine(yesterday, datetime.min.time(), UTC).isoformat()
     total = Decimal(0)
     for item in (flour, salt):
         ledger = await movements(client, item_id=item["id"], type="consumption", since=since)
@@ -226,7 +229,7 @@ async def test_consumption_equals_the_ledgers_consumption_movements_for_the_peri
     assert only_salt["data"][0]["quantity"] == "0.4"
     before = ok(
         await client.get(
-            "/v1/reports/consumption", params={"to": str(today - timedelta(1)), "item_id": ids}
+            "/v1/reports/consumption", params={"to": str(today - timedelta(2)), "item_id": ids}
         )
     )
     assert before["data"] == [] and before["total_value"] == "0"
