@@ -34,7 +34,7 @@ from sqlalchemy.orm import aliased
 
 from prodorder_api.errors import NotFound
 from prodorder_api.ids import parse_id
-from prodorder_api.lots.schemas import Direction, LotOut, LotTrace, TraceRow
+from prodorder_api.lots.schemas import Direction, LotOut, LotTrace
 from prodorder_api.money import ZERO, Exact
 from prodorder_api.orders.models import ProductionOrder
 from prodorder_api.orders.schemas import format_number
@@ -164,15 +164,15 @@ async def trace(session: AsyncSession, lot_id: str, direction: Direction) -> Lot
     P = ProductionOrder
     rows = await session.execute(
         select(
-            Lot.id,
+            Lot.id.label("lot_id"),
             Lot.item_id,
             Lot.code,
             Lot.expiry_date,
             best.c.level,
-            via.id,
-            P.id,
+            via.id.label("via_lot_id"),
+            P.id.label("production_order_id"),
             P.number,
-            P.status,
+            P.status.label("production_order_status"),
             P.reference,
         )
         .select_from(best)
@@ -181,32 +181,7 @@ async def trace(session: AsyncSession, lot_id: str, direction: Direction) -> Lot
         .join(P, P.id == best.c.order_id)
         .order_by(best.c.level, P.number, Lot.code, via.code)
     )
-    return LotTrace(lot=lot, direction=direction, data=[_trace_row(*row) for row in rows])
-
-
-def _trace_row(
-    lot_id: uuid.UUID,
-    item_id: uuid.UUID,
-    code: str,
-    expiry_date: date | None,
-    level: int,
-    via_lot_id: uuid.UUID,
-    order_id: uuid.UUID,
-    number: int,
-    status: str,
-    reference: str | None,
-) -> TraceRow:
-    # Typed columns: model_construct skips re-validating them (a third of a 1,000-row
-    # trace's time went there).
-    return TraceRow.model_construct(
-        lot_id=lot_id,
-        item_id=item_id,
-        code=code,
-        expiry_date=expiry_date,
-        level=level,
-        via_lot_id=via_lot_id,
-        production_order_id=order_id,
-        production_order_number=format_number(number),
-        production_order_status=status,
-        reference=reference,
-    )
+    # Plain dicts validated once, in pydantic's compiled core: a model built per row
+    # in Python took a third of a 1,000-row trace's time.
+    data = [{**row._mapping, "production_order_number": format_number(row.number)} for row in rows]
+    return LotTrace.model_validate({"lot": lot, "direction": direction, "data": data})
