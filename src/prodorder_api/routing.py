@@ -63,8 +63,7 @@ class ApiRoute(APIRoute):
             _set_etag(response)
             session: AsyncSession | None = getattr(exact.state, "db_session", None)
             if session is not None and session.in_transaction():
-                if 200 <= response.status_code < 300:
-                    await before_commit(exact, session, response)
+                await before_commit(exact, session, response)
                 await session.commit()
                 metrics.count_committed(session)
             return response
@@ -83,6 +82,8 @@ def _set_etag(response: Response) -> None:
 
 
 async def before_commit(request: Request, session: AsyncSession, response: Response) -> None:
-    """Work that must land in the same transaction as the request's effect."""
+    """Work that must land in the same transaction as the request's effect: its outbox
+    events whenever it commits, and the idempotency record of a successful response."""
     await events.write_pending(session)
-    await idempotency.remember(request, session, response)
+    if 200 <= response.status_code < 300:
+        await idempotency.remember(request, session, response)

@@ -25,7 +25,7 @@ from prodorder_api.ids import new_id, parse_id
 from prodorder_api.items import service as items
 from prodorder_api.locations import service as locations
 from prodorder_api.money import ZERO, div, quantize
-from prodorder_api.orders import materials, states
+from prodorder_api.orders import events, materials, states
 from prodorder_api.orders.models import (
     OrderEvent,
     OrderOperation,
@@ -76,7 +76,7 @@ async def for_action(
 def record(
     order: ProductionOrder, action: str, to_status: str | None = None, **details: Any
 ) -> None:
-    """History entry, status change and version bump for one action."""
+    """History entry, status change, version bump and outbox event(s) for one action."""
     now = utcnow()
     to_status = to_status or order.status
     order.history.append(
@@ -101,6 +101,7 @@ def record(
         order.status = to_status
     order.version += 1
     order.updated_at = now
+    events.emit(order, action, **details)
 
 
 async def create(session: AsyncSession, data: OrderCreate) -> ProductionOrder:
@@ -138,6 +139,7 @@ async def create(session: AsyncSession, data: OrderCreate) -> ProductionOrder:
     await boms.mark_used(session, bom)
     session.add(order)
     await session.flush()
+    events.emit(order, "create")
     return order
 
 

@@ -11,7 +11,8 @@ is a list of :class:`Move` handed to :func:`apply`, which in one transaction:
    ``insufficient_stock`` otherwise;
 3. values each movement (moving average, with the item's inventory value kept
    exactly; the movement that empties an item takes whatever value is left);
-4. writes the balances, the movement rows, the lots and the serial numbers.
+4. writes the balances, the movement rows, the lots and the serial numbers,
+   and registers a ``stock.changed`` event per item (``stock/events.py``).
 
 On SQLite ``FOR UPDATE`` renders as nothing; there every write transaction holds
 the database lock from ``BEGIN IMMEDIATE`` (see ``db.py``), which serialises the
@@ -35,6 +36,7 @@ from prodorder_api.errors import Conflict, InsufficientStock, ValidationFailed
 from prodorder_api.ids import new_id
 from prodorder_api.items.models import Item
 from prodorder_api.money import MAX_MAGNITUDE, ZERO, div, mul, to_json
+from prodorder_api.stock import events as stock_events
 from prodorder_api.stock.models import NO_LOT, Lot, SerialNumber, StockBalance, StockMovement
 
 BalanceKey = tuple[uuid.UUID, uuid.UUID, str]  # item, location, lot code
@@ -173,6 +175,7 @@ async def apply(session: AsyncSession, moves: Sequence[Move]) -> list[StockMovem
     await _move_serials(session, items, moves)
     session.add_all(movements)
     await session.flush()
+    stock_events.announce(session, balances.values(), movements)
     return movements
 
 
