@@ -103,6 +103,8 @@ async def app(database_url: str) -> AsyncIterator[FastAPI]:
             DATABASE_URL=database_url,
             PRODORDER_DB_POOL_SIZE=20,
             PRODORDER_BOOTSTRAP_KEY=ADMIN_TOKEN,
+            # No background webhook delivery here; the webhook tests run their own.
+            PRODORDER_DISPATCHER=False,
         )
     )
     async with application.router.lifespan_context(application):

@@ -1,7 +1,7 @@
 """The FastAPI application: routers, error handlers, middleware and the OpenAPI document."""
 
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI
@@ -13,6 +13,7 @@ from prodorder_api.auth import service as auth
 from prodorder_api.boms.router import router as boms_router
 from prodorder_api.db import create_engine, create_sessionmaker
 from prodorder_api.errors import PROBLEM_MEDIA_TYPE, install_handlers
+from prodorder_api.events.router import router as events_router
 from prodorder_api.health.router import router as health_router
 from prodorder_api.idempotency.service import Replay
 from prodorder_api.items.router import router as items_router
@@ -24,6 +25,8 @@ from prodorder_api.orders.router import router as orders_router
 from prodorder_api.reports.router import router as reports_router
 from prodorder_api.settings import Settings, get_settings
 from prodorder_api.stock.router import router as stock_router
+from prodorder_api.webhooks import dispatcher
+from prodorder_api.webhooks.router import router as webhooks_router
 from prodorder_api.workcenters.router import router as work_centers_router
 
 DESCRIPTION = """\
@@ -34,6 +37,8 @@ Production orders, bills of materials and exact stock over HTTP.
 * Errors are RFC 9457 `application/problem+json` with a machine `code`.
 * Lists are `{data, next_cursor}`; pass `next_cursor` back as `cursor`.
 * Every response carries `X-Request-ID`.
+* Every change is an event: pull them from `GET /v1/events` in commit order, or have
+  them pushed by a webhook (`POST /v1/webhooks`, signed per Standard Webhooks).
 """
 
 TAGS = [
@@ -51,6 +56,14 @@ TAGS = [
         "name": "reports",
         "description": "Shortages, stock valuation, consumption, production and capacity,"
         " computed in SQL.",
+    },
+    {
+        "name": "events",
+        "description": "The pull feed of every change, in commit order (the outbox).",
+    },
+    {
+        "name": "webhooks",
+        "description": "Events pushed to your URL, signed per Standard Webhooks, retried.",
     },
     {"name": "health", "description": "Liveness and readiness probes."},
 ]
@@ -79,7 +92,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             async with app.state.sessionmaker() as session, session.begin():
                 await auth.install(session, settings.bootstrap_key, "bootstrap", "admin")
         try:
-            yield
+            async with AsyncExitStack() as background:
+                if settings.dispatcher:
+                    app.state.dispatcher = await background.enter_async_context(
+                        dispatcher.running(app.state.sessionmaker, settings)
+                    )
+                yield
         finally:
             await engine.dispose()
 
@@ -91,6 +109,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
         generate_unique_id_function=operation_id,
     )
+    app.state.settings = settings
     install_handlers(app)
     app.add_exception_handler(Replay, lambda _request, exc: exc.response())
     app.add_middleware(MetricsMiddleware)
@@ -106,6 +125,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         orders_router,
         work_centers_router,
         reports_router,
+        events_router,
+        webhooks_router,
     )
     for router in routers:
         app.include_router(router)

@@ -1,4 +1,4 @@
-"""`prodorder-api serve | migrate | openapi`."""
+"""`prodorder-api serve | worker | migrate | keys | openapi`."""
 
 import argparse
 import asyncio
@@ -16,6 +16,12 @@ def main(argv: list[str] | None = None) -> None:
     serve.add_argument("--port", type=int, default=None, help="default: $PORT or 8000")
     serve.add_argument("--workers", type=int, default=1)
     serve.add_argument("--migrate", action="store_true", help="migrate to head first")
+
+    commands.add_parser(
+        "worker",
+        help="deliver webhooks until stopped (beside or instead of the in-app dispatcher: "
+        "PRODORDER_DISPATCHER=false)",
+    )
 
     commands.add_parser("migrate", help="apply the database migrations up to head")
 
@@ -35,6 +41,8 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     if args.command == "serve":
         _serve(args)
+    elif args.command == "worker":
+        asyncio.run(_worker())
     elif args.command == "migrate":
         _migrate()
     elif args.command == "openapi":
@@ -90,6 +98,31 @@ async def _first_key() -> None:
         file=sys.stderr,
         flush=True,
     )
+
+
+async def _worker() -> None:
+    """The webhook dispatcher on its own; SIGTERM or SIGINT stops it gracefully."""
+    import signal
+
+    from prodorder_api.db import create_engine, create_sessionmaker
+    from prodorder_api.observability import configure_logging
+    from prodorder_api.settings import get_settings
+    from prodorder_api.webhooks.dispatcher import Dispatcher
+
+    settings = get_settings()
+    configure_logging(settings.log_level)
+    engine = create_engine(settings.database_url, pool_size=settings.db_pool_size)
+    dispatcher = Dispatcher(create_sessionmaker(engine), settings)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    print("prodorder-api worker: delivering webhooks (Ctrl-C stops)", file=sys.stderr, flush=True)
+    try:
+        await dispatcher.run(stop)
+    finally:
+        await dispatcher.aclose()
+        await engine.dispose()
 
 
 def _migrate() -> None:

@@ -20,6 +20,15 @@ class Settings(BaseSettings):
     sqlite_busy_timeout_ms: int = Field(default=30_000, alias="PRODORDER_SQLITE_BUSY_TIMEOUT_MS")
     bootstrap_key: str | None = Field(default=None, alias="PRODORDER_BOOTSTRAP_KEY")
 
+    # Webhooks: the dispatcher runs inside every app process unless switched off (then
+    # run `prodorder-api worker` instead); several of them may run at once.
+    dispatcher: bool = Field(default=True, alias="PRODORDER_DISPATCHER")
+    dispatch_interval_s: float = Field(default=1.0, gt=0, alias="PRODORDER_DISPATCH_INTERVAL_S")
+    webhook_retry_base_s: float = Field(default=5.0, gt=0, alias="PRODORDER_WEBHOOK_RETRY_BASE_S")
+    webhook_max_attempts: int = Field(default=12, ge=1, alias="PRODORDER_WEBHOOK_MAX_ATTEMPTS")
+    webhook_timeout_s: float = Field(default=10.0, gt=0, alias="PRODORDER_WEBHOOK_TIMEOUT_S")
+    webhooks_allow_private: bool = Field(default=False, alias="PRODORDER_WEBHOOKS_ALLOW_PRIVATE")
+
 
 @lru_cache
 def get_settings() -> Settings:
