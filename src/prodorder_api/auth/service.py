@@ -22,7 +22,8 @@ from prodorder_api.ids import new_id, parse_id
 
 TOKEN_PREFIX = "po_"
 CACHE_SECONDS = 5.0
-_cache: dict[str, tuple[float, uuid.UUID | None, str]] = {}
+# Keyed by database as well: one process may serve several (the tests run both backends).
+_cache: dict[tuple[str, str], tuple[float, uuid.UUID | None, str]] = {}
 
 
 def hash_token(token: str) -> str:
@@ -87,8 +88,9 @@ async def any_active(session: AsyncSession) -> bool:
 async def authenticate(session: AsyncSession, token: str) -> tuple[uuid.UUID, str] | None:
     """(key id, scope) of an active token, or None."""
     digest = hash_token(token)
+    cache_key = (str(session.get_bind().engine.url), digest)
     now = time.monotonic()
-    cached = _cache.get(digest)
+    cached = _cache.get(cache_key)
     if cached is not None and now - cached[0] < CACHE_SECONDS:
         return (cached[1], cached[2]) if cached[1] is not None else None
     row = (
@@ -100,5 +102,5 @@ async def authenticate(session: AsyncSession, token: str) -> tuple[uuid.UUID, st
     ).first()
     if len(_cache) > 10_000:
         _cache.clear()
-    _cache[digest] = (now, row[0] if row else None, row[1] if row else "")
+    _cache[cache_key] = (now, row[0] if row else None, row[1] if row else "")
     return (row[0], row[1]) if row else None
