@@ -53,6 +53,7 @@ log = logging.getLogger("prodorder_api.webhooks")
 
 FAN_OUT_BATCH: Final = 1000
 SEND_BATCH: Final = 50
+RECORDING_SLOTS: Final = 4
 MAX_DELAY_S: Final = 3600.0
 JITTER: Final = 0.2
 USER_AGENT: Final = f"prodorder-api-webhooks/{__version__}"
@@ -98,9 +99,14 @@ class Dispatcher:
         sessionmaker: async_sessionmaker[AsyncSession],
         settings: Settings,
         transport: httpx.AsyncBaseTransport | None = None,
+        batch: int = SEND_BATCH,
     ) -> None:
         self.sessionmaker = sessionmaker
         self.settings = settings
+        self.batch = batch
+        # Outcomes are recorded as each send ends, a few transactions at a time, so a
+        # batch of sends never asks the pool for more connections than it has.
+        self._recording = asyncio.Semaphore(RECORDING_SLOTS)
         self.lease = timedelta(seconds=max(60.0, 3 * settings.webhook_timeout_s))
         self.http = httpx.AsyncClient(
             transport=transport or GuardedTransport(settings.webhooks_allow_private),
@@ -123,7 +129,7 @@ class Dispatcher:
         async with self.sessionmaker() as session, session.begin():
             await fan_out(session)
         async with self.sessionmaker() as session, session.begin():
-            claims = await claim(session, self.lease)
+            claims = await claim(session, self.lease, self.batch)
         await asyncio.gather(*(self._deliver(c) for c in claims))
         return len(claims)
 
@@ -136,14 +142,14 @@ class Dispatcher:
             except Exception:  # a database hiccup must not end the loop
                 log.exception("webhook dispatch failed; retrying in %s s", interval)
                 attempted = 0
-            if attempted < SEND_BATCH:
+            if attempted < self.batch:
                 with suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), interval)
 
     async def _deliver(self, claimed: Claim) -> None:
         outcome = await self.send(claimed)
         try:
-            async with self.sessionmaker() as session, session.begin():
+            async with self._recording, self.sessionmaker() as session, session.begin():
                 await record(session, claimed, outcome, self.settings)
         except Exception:  # the lease runs out and the delivery is tried again
             log.exception("could not record webhook attempt of %s", claimed.delivery_id)
@@ -153,19 +159,26 @@ class Dispatcher:
         started = time.monotonic()
         status_code: int | None = None
         error: str | None = None
-        timestamp = int(time.time())
-        headers = signing.headers(claimed.secret, str(claimed.event_id), timestamp, claimed.body)
         try:
-            async with asyncio.timeout(self.settings.webhook_timeout_s):
-                response = await self.http.post(claimed.url, content=claimed.body, headers=headers)
-            status_code = response.status_code
+            timestamp = int(time.time())
+            headers = signing.headers(
+                claimed.secret, str(claimed.event_id), timestamp, claimed.body
+            )
+            async with (
+                asyncio.timeout(self.settings.webhook_timeout_s),
+                # Streamed and never read: only the status counts, whatever the size.
+                self.http.stream(
+                    "POST", claimed.url, content=claimed.body, headers=headers
+                ) as response,
+            ):
+                status_code = response.status_code
         except TimeoutError:
             error = f"timeout after {self.settings.webhook_timeout_s:g} s"
         except httpx.TimeoutException as exc:
             error = f"timeout after {self.settings.webhook_timeout_s:g} s ({type(exc).__name__})"
         except UnsafeAddress as exc:
             error = f"refused: {exc}"
-        except httpx.HTTPError as exc:
+        except Exception as exc:  # httpx.HTTPError and anything odd: an attempt that failed
             error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
         duration_ms = round((time.monotonic() - started) * 1000)
         return Outcome(at, status_code, error[:500] if error else None, duration_ms)
@@ -273,9 +286,17 @@ async def claim(session: AsyncSession, lease: timedelta, limit: int = SEND_BATCH
 async def record(
     session: AsyncSession, claimed: Claim, outcome: Outcome, settings: Settings
 ) -> None:
-    """Write the attempt and settle the delivery, unless it changed hands meanwhile."""
+    """Write the attempt and settle the delivery, unless it changed hands meanwhile.
+
+    Locks the subscription, then the delivery: the order deleting a webhook takes,
+    so the two never deadlock."""
+    subscription = await session.scalar(
+        select(WebhookSubscription.id)
+        .where(WebhookSubscription.id == claimed.subscription_id)
+        .with_for_update()
+    )
     delivery = await session.get(WebhookDelivery, claimed.delivery_id, with_for_update=True)
-    if delivery is None:  # the subscription was deleted while the request ran
+    if subscription is None or delivery is None:  # deleted while the request ran
         return
     session.add(
         WebhookAttempt(
@@ -315,12 +336,12 @@ async def _set_status(
 
 @asynccontextmanager
 async def running(
-    sessionmaker: async_sessionmaker[AsyncSession], settings: Settings
+    sessionmaker: async_sessionmaker[AsyncSession], settings: Settings, batch: int = SEND_BATCH
 ) -> AsyncIterator[Dispatcher]:
     """A dispatcher ticking in the background until the block exits, then stopped:
     no new claims, sends in flight get their timeout to finish, then are cancelled
     (their leases run out and another dispatcher retries them)."""
-    dispatcher = Dispatcher(sessionmaker, settings)
+    dispatcher = Dispatcher(sessionmaker, settings, batch=batch)
     stop = asyncio.Event()
     task = asyncio.create_task(dispatcher.run(stop), name="webhook-dispatcher")
     try:

@@ -140,11 +140,12 @@ async def list_deliveries(
         ):
             attempts[attempt.delivery_id].append(AttemptOut.model_validate(attempt))
         event_ids = {d.event_id for d in deliveries}
-        types = dict(
-            (await session.execute(select(Event.id, Event.type).where(Event.id.in_(event_ids))))
-            .tuples()
-            .all()
-        )
+        types = {
+            event_id: type_
+            for event_id, type_ in await session.execute(
+                select(Event.id, Event.type).where(Event.id.in_(event_ids))
+            )
+        }
     rows = [
         DeliveryOut(
             id=d.id,
