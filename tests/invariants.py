@@ -1,15 +1,18 @@
 """Invariants that hold over the whole database, checked when a backend's run ends:
 after every test of the suite, on SQLite and on PostgreSQL."""
 
+from collections import Counter
 from decimal import Decimal
 
 from sqlalchemy import func, select
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from prodorder_api.events.models import Event
 from prodorder_api.items.models import Item
 from prodorder_api.money import ZERO
 from prodorder_api.orders.models import OrderLabour, OrderReservation, ProductionOrder
 from prodorder_api.stock.models import StockBalance, StockMovement
+from prodorder_api.webhooks.models import WebhookAttempt, WebhookDelivery
 
 M = StockMovement
 
@@ -104,4 +107,54 @@ async def broken_invariants(engine: AsyncEngine) -> list[str]:
                     f"{entries} (order {booked}) != output {received} (order {output}) "
                     f"+ scrap {scrap}"
                 )
+        problems += await _broken_outbox(conn)
+    return problems
+
+
+async def _broken_outbox(conn: AsyncConnection) -> list[str]:
+    """Every change has its event, exactly once; the feed has no gaps; a delivery that
+    succeeded has the 2xx attempt that says so."""
+    problems: list[str] = []
+    positioned, top = (
+        await conn.execute(select(func.count(Event.position), func.max(Event.position)))
+    ).one()
+    if positioned != (top or 0):
+        problems.append(f"event positions have gaps: {positioned} events up to {top}")
+
+    announced: list[str] = []
+    for (data,) in await conn.execute(select(Event.data).where(Event.type == "stock.changed")):
+        announced += [m["id"] for m in data["movements"]]
+    ledger = {str(i) for i in await conn.scalars(select(M.id))}
+    if len(announced) != len(set(announced)):
+        problems.append("a stock movement is in more than one stock.changed event")
+    if set(announced) != ledger:
+        missing, extra = ledger - set(announced), set(announced) - ledger
+        problems.append(
+            f"stock.changed events vs ledger: {len(missing)} movements without an event "
+            f"(e.g. {sorted(missing)[:3]}), {len(extra)} events for no movement"
+        )
+
+    created = Counter(
+        data["id"]
+        for (data,) in await conn.execute(
+            select(Event.data).where(Event.type == "production_order.created")
+        )
+    )
+    for order_id in await conn.scalars(select(ProductionOrder.id)):
+        if created.get(str(order_id)) != 1:
+            problems.append(f"order {order_id}: {created.get(str(order_id), 0)} created events")
+
+    unproven = await conn.scalars(
+        select(WebhookDelivery.id).where(
+            WebhookDelivery.status == "succeeded",
+            ~select(WebhookAttempt.id)
+            .where(
+                WebhookAttempt.delivery_id == WebhookDelivery.id,
+                WebhookAttempt.status_code >= 200,
+                WebhookAttempt.status_code < 300,
+            )
+            .exists(),
+        )
+    )
+    problems += [f"delivery {d} succeeded without a 2xx attempt" for d in unproven]
     return problems
