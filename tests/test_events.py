@@ -276,12 +276,24 @@ async def test_the_feed_needs_a_key_and_read_is_enough(
     ok(await anon_client.get("/v1/events", params={"limit": 1}, headers=read))
 
 
-async def test_pending_events_go_with_a_rollback(app: FastAPI) -> None:
+async def test_events_follow_their_transaction_outside_requests_too(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    """A script's commit writes its events without ``write_pending``; a rollback drops
+    them."""
+    item = await create_item(client)
+    start = await feed_end(client)
+    receipt = ReceiptCreate(item_id=uuid.UUID(item["id"]), quantity="2")
     async with app.state.sessionmaker() as session:
         await session.begin()
-        events.add(session, "stock.changed", {"item_id": "nothing"})
+        await stock.receive(session, receipt)
+        assert [t for t, _ in events.pending(session)] == ["stock.changed"]
         await session.rollback()
         assert events.pending(session) == []
+    async with app.state.sessionmaker() as session, session.begin():
+        [movement] = await stock.receive(session, receipt)
+    [change] = of_item(await events_after(client, start), item["id"])
+    assert [m["id"] for m in change["movements"]] == [str(movement.id)]
 
 
 @pytest.mark.postgres_only

@@ -76,6 +76,12 @@ class Delivery:
         return json.loads(self.body)  # type: ignore[no-any-return]
 
 
+class _Server(ThreadingHTTPServer):
+    # The default backlog of 5 resets connections when a dispatcher sends a batch at once.
+    request_queue_size = 128
+    daemon_threads = True
+
+
 @dataclass
 class Receiver:
     """An HTTP server on a free loopback port that verifies and counts deliveries.
@@ -104,7 +110,7 @@ class Receiver:
             def log_message(self, *_args: Any) -> None:
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server = _Server(("127.0.0.1", 0), Handler)
         self.port = self.server.server_address[1]
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
