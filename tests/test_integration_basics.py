@@ -163,3 +163,35 @@ async def test_idempotency_is_scoped_per_api_key(
     )
     assert first.status_code == second.status_code == 201
     assert first.json()["id"] != second.json()["id"]
+
+
+async def test_expired_idempotency_records_are_purged(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    from datetime import timedelta
+
+    from sqlalchemy import select, update
+
+    from prodorder_api.idempotency.models import IdempotencyRecord
+    from prodorder_api.webhooks.dispatcher import Dispatcher
+
+    key = unique("idem")
+    item = await create_item(client)
+    body = {"item_id": item["id"], "quantity": 1}
+    ok(await client.post("/v1/stock/receipts", json=body, headers={"Idempotency-Key": key}), 201)
+    async with app.state.sessionmaker() as session, session.begin():
+        await session.execute(
+            update(IdempotencyRecord)
+            .where(IdempotencyRecord.key == key)
+            .values(expires_at=IdempotencyRecord.created_at - timedelta(seconds=1))
+        )
+    dispatcher = Dispatcher(app.state.sessionmaker, app.state.settings)
+    try:
+        assert await dispatcher.purge() >= 1
+    finally:
+        await dispatcher.aclose()
+    async with app.state.sessionmaker() as session:
+        left = await session.scalar(select(IdempotencyRecord).where(IdempotencyRecord.key == key))
+    assert left is None
+    again = await client.post("/v1/stock/receipts", json=body, headers={"Idempotency-Key": key})
+    assert again.status_code == 201 and "idempotent-replayed" not in again.headers

@@ -43,6 +43,7 @@ from prodorder_api.db import utcnow
 from prodorder_api.events import service as events
 from prodorder_api.events.models import Event
 from prodorder_api.events.schemas import EventOut
+from prodorder_api.idempotency import service as idempotency
 from prodorder_api.ids import new_id
 from prodorder_api.settings import Settings
 from prodorder_api.webhooks import signing
@@ -54,6 +55,7 @@ log = logging.getLogger("prodorder_api.webhooks")
 FAN_OUT_BATCH: Final = 1000
 SEND_BATCH: Final = 50
 RECORDING_SLOTS: Final = 4
+PURGE_EVERY_S: Final = 3600.0  # how often a dispatcher drops expired idempotency records
 MAX_DELAY_S: Final = 3600.0
 JITTER: Final = 0.2
 USER_AGENT: Final = f"prodorder-api-webhooks/{__version__}"
@@ -133,11 +135,20 @@ class Dispatcher:
         await asyncio.gather(*(self._deliver(c) for c in claims))
         return len(claims)
 
+    async def purge(self) -> int:
+        """Housekeeping: idempotency records past their 24 hours."""
+        async with self.sessionmaker() as session, session.begin():
+            return await idempotency.purge_expired(session)
+
     async def run(self, stop: asyncio.Event) -> None:
         """Tick until ``stop`` is set; a full batch goes round again at once."""
         interval = self.settings.dispatch_interval_s
+        purged_at = -PURGE_EVERY_S
         while not stop.is_set():
             try:
+                if time.monotonic() - purged_at >= PURGE_EVERY_S:
+                    await self.purge()
+                    purged_at = time.monotonic()
                 attempted = await self.tick()
             except Exception:  # a database hiccup must not end the loop
                 log.exception("webhook dispatch failed; retrying in %s s", interval)
