@@ -168,7 +168,7 @@ async def test_idempotency_is_scoped_per_api_key(
 async def test_expired_idempotency_records_are_purged(
     app: FastAPI, client: httpx.AsyncClient
 ) -> None:
-    from datetime import timedelta
+    from datetime import UTC, datetime, timedelta
 
     from sqlalchemy import select, update
 
@@ -183,7 +183,7 @@ async def test_expired_idempotency_records_are_purged(
         await session.execute(
             update(IdempotencyRecord)
             .where(IdempotencyRecord.key == key)
-            .values(expires_at=IdempotencyRecord.created_at - timedelta(seconds=1))
+            .values(expires_at=datetime.now(UTC) - timedelta(seconds=1))
         )
     dispatcher = Dispatcher(app.state.sessionmaker, app.state.settings)
     try:
