@@ -15,6 +15,7 @@ from prodorder_api.orders.models import (
     OrderReservation,
     ProductionOrder,
 )
+from prodorder_api.planning.models import PlanLine, PlanProposal, ProductionPlan
 from prodorder_api.stock.models import Lot, SerialNumber, StockBalance, StockMovement
 from prodorder_api.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookSubscription
 from prodorder_api.workcenters.models import WorkCenter
@@ -36,7 +37,10 @@ __all__ = [
     "OrderOperation",
     "OrderRequirement",
     "OrderReservation",
+    "PlanLine",
+    "PlanProposal",
     "ProductionOrder",
+    "ProductionPlan",
     "SerialNumber",
     "StockBalance",
     "StockMovement",

@@ -36,6 +36,7 @@ class ProductionOrder(Base):
         Index("ix_production_orders_item_id", "item_id"),
         Index("ix_production_orders_reference", "reference"),
         Index("ix_production_orders_updated_at", "updated_at"),
+        Index("ix_production_orders_production_plan_id", "production_plan_id"),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
@@ -51,6 +52,8 @@ class ProductionOrder(Base):
     priority: Mapped[int] = mapped_column(Integer, default=0)
     reference: Mapped[str | None] = mapped_column(String(200))
     notes: Mapped[str | None] = mapped_column(String(4000))
+    # Set on the orders a production plan's ``firm`` created.
+    production_plan_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("production_plans.id"))
     produced_quantity: Mapped[Decimal] = mapped_column(Exact, default=ZERO)
     scrapped_quantity: Mapped[Decimal] = mapped_column(Exact, default=ZERO)
     # Costing: material_cost is Σ consumption value, labour_cost Σ time booked;
