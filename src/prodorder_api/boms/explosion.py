@@ -22,8 +22,16 @@ MAX_DEPTH = 64  # cycles are refused on write; this only guards the walk
 
 def line_requirement(quantity: Decimal, line: BomLine, output_quantity: Decimal) -> Decimal:
     """quantity × line quantity ÷ output quantity × (1 + scrap factor), to six places."""
+    return component_requirement(quantity, line.quantity, line.scrap_factor, output_quantity)
+
+
+def component_requirement(
+    quantity: Decimal, per: Decimal, scrap_factor: Decimal, output_quantity: Decimal
+) -> Decimal:
+    """The one formula orders and MRP share, so a firmed proposal's order requires
+    exactly what the run exploded."""
     with localcontext(EXACT_CONTEXT):
-        exact = quantity * line.quantity * (1 + line.scrap_factor) / output_quantity
+        exact = quantity * per * (1 + scrap_factor) / output_quantity
     return quantize(exact)
 
 

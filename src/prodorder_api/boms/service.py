@@ -141,10 +141,15 @@ async def make_default(session: AsyncSession, bom_id: str, if_match: Preconditio
     return bom
 
 
-async def mark_used(session: AsyncSession, bom: Bom) -> None:
-    if not bom.used:
-        await session.execute(update(Bom).where(Bom.id == bom.id).values(used=True))
-        bom.used = True
+async def mark_used(session: AsyncSession, *used: Bom) -> None:
+    """From their first order on, BOMs are immutable: one statement for any number."""
+    fresh = [bom for bom in used if not bom.used]
+    if fresh:
+        await session.execute(
+            update(Bom).where(Bom.id.in_([bom.id for bom in fresh])).values(used=True)
+        )
+        for bom in fresh:
+            bom.used = True
 
 
 async def list_boms(

@@ -6,6 +6,8 @@ deadlock. ``states.check`` guards every action from the one state table.
 """
 
 import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
@@ -113,34 +115,82 @@ async def create(session: AsyncSession, data: OrderCreate) -> ProductionOrder:
         if data.output_location_id
         else location
     )
-    order = ProductionOrder(
-        id=new_id(),
-        number=await _next_number(session),
-        status="planned",
-        item_id=product.id,
-        bom_id=bom.id,
-        quantity=data.quantity,
-        location_id=location.id,
-        output_location_id=output_location.id,
-        due_date=data.due_date,
-        planned_start=data.planned_start,
-        priority=data.priority,
-        reference=data.reference,
-        notes=data.notes,
-        requirements=_requirements(bom, data.quantity),
-        operations=_operations(bom, data.quantity),
-        reservations=[],
-        labour=[],
-        history=[],
+    [order] = await place(
+        session,
+        [
+            NewOrder(
+                item_id=product.id,
+                bom=bom,
+                quantity=data.quantity,
+                location_id=location.id,
+                output_location_id=output_location.id,
+                due_date=data.due_date,
+                planned_start=data.planned_start,
+                priority=data.priority,
+                reference=data.reference,
+                notes=data.notes,
+            )
+        ],
     )
-    order.history.append(
-        OrderEvent(action="create", from_status=None, to_status="planned", at=utcnow())
-    )
-    await boms.mark_used(session, bom)
-    session.add(order)
-    await session.flush()
-    events.emit(order, "create")
     return order
+
+
+@dataclass(frozen=True)
+class NewOrder:
+    """A planned order whose inputs are resolved and checked; ``bom`` has its lines and
+    operations loaded."""
+
+    item_id: uuid.UUID
+    bom: Bom
+    quantity: Decimal
+    location_id: uuid.UUID
+    output_location_id: uuid.UUID
+    due_date: date | None = None
+    planned_start: date | None = None
+    priority: int = 0
+    reference: str | None = None
+    notes: str | None = None
+    production_plan_id: uuid.UUID | None = None
+
+
+async def place(session: AsyncSession, new_orders: Sequence[NewOrder]) -> list[ProductionOrder]:
+    """Create planned orders: numbers, requirements, operations, history, one flush.
+
+    ``create`` places one; firming a production plan places many at once (a fixed
+    number of statements however many orders).
+    """
+    numbers = await _next_numbers(session, len(new_orders))
+    now = utcnow()
+    orders = [
+        ProductionOrder(
+            id=new_id(),
+            number=number,
+            status="planned",
+            item_id=new.item_id,
+            bom_id=new.bom.id,
+            quantity=new.quantity,
+            location_id=new.location_id,
+            output_location_id=new.output_location_id,
+            due_date=new.due_date,
+            planned_start=new.planned_start,
+            priority=new.priority,
+            reference=new.reference,
+            notes=new.notes,
+            production_plan_id=new.production_plan_id,
+            requirements=_requirements(new.bom, new.quantity),
+            operations=_operations(new.bom, new.quantity),
+            reservations=[],
+            labour=[],
+            history=[OrderEvent(action="create", from_status=None, to_status="planned", at=now)],
+        )
+        for new, number in zip(new_orders, numbers, strict=True)
+    ]
+    await boms.mark_used(session, *{new.bom.id: new.bom for new in new_orders}.values())
+    session.add_all(orders)
+    await session.flush()
+    for order in orders:
+        events.emit(order, "create")
+    return orders
 
 
 async def _bom_for(session: AsyncSession, item_id: uuid.UUID, bom_id: uuid.UUID | None) -> Bom:
@@ -161,13 +211,17 @@ async def _bom_for(session: AsyncSession, item_id: uuid.UUID, bom_id: uuid.UUID 
     return bom
 
 
-async def _next_number(session: AsyncSession) -> int:
+async def _next_numbers(session: AsyncSession, count: int) -> list[int]:
     """Unique, increasing: a sequence on PostgreSQL; on SQLite the writer holds the
     database lock (BEGIN IMMEDIATE), so max + 1 cannot race."""
     if session.get_bind().dialect.name == "postgresql":
-        return int(await session.scalar(text("SELECT nextval('production_order_number_seq')")))
-    current = await session.scalar(select(func.max(ProductionOrder.number)))
-    return int(current or 0) + 1
+        taken = await session.scalars(
+            text("SELECT nextval('production_order_number_seq') FROM generate_series(1, :n)"),
+            {"n": count},
+        )
+        return sorted(int(number) for number in taken)
+    current = int(await session.scalar(select(func.max(ProductionOrder.number))) or 0)
+    return list(range(current + 1, current + 1 + count))
 
 
 def _requirements(bom: Bom, quantity: Decimal) -> list[OrderRequirement]:
@@ -242,8 +296,11 @@ async def list_orders(
     due_before: date | None,
     due_after: date | None,
     updated_after: datetime | None,
+    production_plan_id: uuid.UUID | None = None,
 ) -> tuple[list[ProductionOrder], str | None]:
     stmt = select(ProductionOrder)
+    if production_plan_id is not None:
+        stmt = stmt.where(ProductionOrder.production_plan_id == production_plan_id)
     if statuses:
         stmt = stmt.where(ProductionOrder.status.in_(statuses))
     if item_id is not None:
