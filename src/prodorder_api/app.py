@@ -22,6 +22,7 @@ from prodorder_api.lots.router import router as lots_router
 from prodorder_api.metrics import MetricsMiddleware
 from prodorder_api.observability import RequestIdMiddleware, configure_logging
 from prodorder_api.orders.router import router as orders_router
+from prodorder_api.planning.router import router as planning_router
 from prodorder_api.reports.router import router as reports_router
 from prodorder_api.settings import Settings, get_settings
 from prodorder_api.stock.router import router as stock_router
@@ -50,6 +51,10 @@ TAGS = [
     {
         "name": "production-orders",
         "description": "Orders from planned to completed: reservations, consumption, output.",
+    },
+    {
+        "name": "production-plans",
+        "description": "The master plan, MRP over every BOM level, and firming its proposals.",
     },
     {"name": "work-centers", "description": "Where operations are done, at what rate."},
     {
@@ -123,6 +128,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lots_router,
         boms_router,
         orders_router,
+        planning_router,
         work_centers_router,
         reports_router,
         events_router,

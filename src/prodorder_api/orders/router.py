@@ -72,6 +72,9 @@ async def list_production_orders(
     due_before: date | None = None,
     due_after: date | None = None,
     updated_after: Annotated[AwareDatetime | None, Query(description="RFC 3339.")] = None,
+    production_plan_id: Annotated[
+        uuid.UUID | None, Query(description="Orders a production plan's `firm` created.")
+    ] = None,
 ) -> dict[str, object]:
     rows, cursor = await service.list_orders(
         session,
@@ -82,6 +85,7 @@ async def list_production_orders(
         due_before,
         due_after,
         updated_after,
+        production_plan_id,
     )
     return {"data": [summary(row) for row in rows], "next_cursor": cursor}
 

@@ -169,6 +169,9 @@ class OrderOut(ResponseModel):
     reference: str | None
     priority: int
     notes: str | None
+    production_plan_id: uuid.UUID | None = Field(
+        description="The production plan whose `firm` created the order; null otherwise."
+    )
     material_cost: DecimalOut = Field(description="Σ value of the components consumed.")
     labour_cost: DecimalOut = Field(description="Σ value of the time booked on operations.")
     output_value: DecimalOut = Field(description="Cost relieved to finished goods so far.")
@@ -197,6 +200,7 @@ class OrderSummary(ResponseModel):
     planned_start: date | None
     reference: str | None
     priority: int
+    production_plan_id: uuid.UUID | None
     version: int
     created_at: datetime
     updated_at: datetime
