@@ -6,7 +6,7 @@ then the tree is walked in memory.
 
 import uuid
 from dataclasses import dataclass
-from decimal import Decimal, localcontext
+from decimal import Decimal
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -15,24 +15,34 @@ from sqlalchemy.orm import selectinload
 from prodorder_api.boms.models import Bom, BomLine
 from prodorder_api.boms.schemas import BomCost, CostLine, Explosion, ExplosionRow
 from prodorder_api.items.models import Item
-from prodorder_api.money import EXACT_CONTEXT, ZERO, div, mul, quantize
+from prodorder_api.money import EXACT_CONTEXT, QUANTUM, ZERO, div, mul
 
 MAX_DEPTH = 64  # cycles are refused on write; this only guards the walk
+_EXACT = EXACT_CONTEXT
 
 
 def line_requirement(quantity: Decimal, line: BomLine, output_quantity: Decimal) -> Decimal:
     """quantity × line quantity ÷ output quantity × (1 + scrap factor), to six places."""
-    return component_requirement(quantity, line.quantity, line.scrap_factor, output_quantity)
+    return requirement(quantity, line_factor(line.quantity, line.scrap_factor), output_quantity)
 
 
-def component_requirement(
-    quantity: Decimal, per: Decimal, scrap_factor: Decimal, output_quantity: Decimal
-) -> Decimal:
-    """The one formula orders and MRP share, so a firmed proposal's order requires
-    exactly what the run exploded."""
-    with localcontext(EXACT_CONTEXT):
-        exact = quantity * per * (1 + scrap_factor) / output_quantity
-    return quantize(exact)
+def line_factor(per: Decimal, scrap_factor: Decimal) -> Decimal:
+    """A line's quantity with its expected loss, exactly: quantity × (1 + scrap factor)."""
+    return _EXACT.multiply(per, _EXACT.add(1, scrap_factor))
+
+
+def requirement(quantity: Decimal, factor: Decimal, output_quantity: Decimal) -> Decimal:
+    """quantity × factor ÷ output quantity, to six places.
+
+    The one formula for what an order requires of a component and what MRP explodes,
+    so a firmed proposal's order requires exactly what the run planned. The products
+    are exact (60 digits hold any two in-range factors); only the division and the
+    final six places round, as before the factor was split out.
+    """
+    exact = _EXACT.multiply(quantity, factor)
+    if output_quantity != 1:
+        exact = _EXACT.divide(exact, output_quantity)
+    return exact.quantize(QUANTUM, context=_EXACT)  # money.quantize, inlined: MRP's hot path
 
 
 async def load_default_boms(session: AsyncSession, root: Bom) -> dict[uuid.UUID, Bom]:

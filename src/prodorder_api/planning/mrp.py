@@ -15,21 +15,20 @@ Classic MRP, lot-for-lot per day:
   (at once when they have none), and covers each day's demand. What it cannot
   cover becomes one proposal due that day, started ``lead_time_days`` earlier.
 * A production proposal's components are needed on its start date, in the
-  quantities an order would require (``boms.explosion.component_requirement``).
+  quantities an order would require (``boms.explosion.requirement``).
 * Within a day the balance covers open orders' demand first, then plan lines,
   then parent proposals; a proposal is pegged to what it left uncovered.
 """
 
 import uuid
-from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
-from typing import Literal
+from typing import Literal, NamedTuple
 
-from prodorder_api.boms.explosion import component_requirement
-from prodorder_api.ids import new_id
+from prodorder_api.boms.explosion import requirement
+from prodorder_api.ids import id_sequence
 from prodorder_api.money import ZERO
 
 PegType = Literal["production_order", "plan_line", "proposal"]
@@ -45,8 +44,8 @@ class Recipe:
     """An item's default BOM, as MRP needs it."""
 
     output_quantity: Decimal
-    # (component item, quantity per output_quantity, scrap factor)
-    lines: tuple[tuple[uuid.UUID, Decimal, Decimal], ...]
+    # (component item, quantity per output_quantity with scrap: ``explosion.line_factor``)
+    lines: tuple[tuple[uuid.UUID, Decimal], ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,9 +68,8 @@ class Receipt:
     quantity: Decimal
 
 
-@dataclass(frozen=True, slots=True)
-class Peg:
-    """The part of one demand a proposal covers."""
+class Peg(NamedTuple):
+    """A demand on an item, or the part of one that a proposal covers."""
 
     type: PegType
     id: uuid.UUID
@@ -113,7 +111,7 @@ def low_level_codes(
     parents = dict.fromkeys(level, 0)
     for parent, made in recipes.items():
         if parent in level:
-            for component, _, _ in made.lines:
+            for component, _ in made.lines:
                 parents[component] = parents.get(component, 0) + 1
                 level.setdefault(component, 0)
     ready = [item for item, count in parents.items() if count == 0]
@@ -125,7 +123,7 @@ def low_level_codes(
         if recipe is None:
             continue
         below = level[item] + 1
-        for component, _, _ in recipe.lines:
+        for component, _ in recipe.lines:
             if level[component] < below:
                 level[component] = below
             parents[component] -= 1
@@ -145,56 +143,105 @@ def start_for(due: date, lead_time_days: int) -> date:
 
 
 def plan(inputs: Inputs) -> list[Proposal]:
-    """Proposals by level, then item, then date; parents before their components."""
+    """Proposals by level, then item, then date; parents before their components.
+
+    Items are numbered in netting order and everything below works on those numbers:
+    hashing a ``uuid.UUID`` is a Python call, and the walk does it hundreds of
+    thousands of times on a large plan.
+    """
     levels = low_level_codes(inputs.lead_times, inputs.recipes)
-    # item → date → [(peg type, peg id, quantity)], in the order stock covers them
-    demand: dict[uuid.UUID, dict[date, list[tuple[PegType, uuid.UUID, Decimal]]]] = {}
+    order = sorted(levels, key=lambda i: (levels[i], i))
+    number = {item: n for n, item in enumerate(order)}
+    # per item number: date → demands, in the order the projected balance covers them
+    demand: list[dict[date, list[Peg]] | None] = [None] * len(order)
     for d in inputs.demands:
-        demand.setdefault(d.item_id, {}).setdefault(d.date, []).append(
-            (d.source, d.source_id, d.quantity)
-        )
-    available: dict[uuid.UUID, Decimal] = defaultdict(lambda: ZERO)
-    for item, quantity in inputs.available.items():
-        available[item] += max(quantity, ZERO)
-    incoming: dict[uuid.UUID, dict[date, Decimal]] = {}
+        n = number[d.item_id]
+        buckets = demand[n]
+        if buckets is None:
+            buckets = demand[n] = {}
+        buckets.setdefault(d.date, []).append(Peg(d.source, d.source_id, d.quantity))
+    available = [max(inputs.available.get(item, ZERO), ZERO) for item in order]
+    incoming: list[dict[date, Decimal] | None] = [None] * len(order)
     for receipt in inputs.receipts:
+        n = number[receipt.item_id]
         if receipt.date is None:
-            available[receipt.item_id] += receipt.quantity
+            available[n] += receipt.quantity
         else:
-            dated = incoming.setdefault(receipt.item_id, {})
+            dated = incoming[n]
+            if dated is None:
+                dated = incoming[n] = {}
             dated[receipt.date] = dated.get(receipt.date, ZERO) + receipt.quantity
+    recipes = [_Explosion.of(inputs.recipes.get(item), number) for item in order]
 
     proposals: list[Proposal] = []
-    for item in sorted(levels, key=lambda i: (levels[i], i)):
-        buckets = demand.pop(item, None)
+    ids = id_sequence()
+    for n, item in enumerate(order):
+        buckets = demand[n]
         if not buckets:
             continue
-        recipe = inputs.recipes.get(item)
-        for proposal in _net(
+        demand[n] = None
+        recipe = recipes[n]
+        made = _net(
             item,
             buckets,
-            available[item],
-            incoming.get(item, {}),
+            available[n],
+            incoming[n] or {},
             inputs.lead_times.get(item, 0),
             levels[item],
             "purchase" if recipe is None else "production",
-        ):
-            proposals.append(proposal)
-            if recipe is not None:
-                _explode(proposal, recipe, demand)
+            ids,
+        )
+        proposals += made
+        if recipe is not None:
+            for proposal in made:
+                recipe.explode(proposal, demand)
     return proposals
+
+
+@dataclass(frozen=True, slots=True)
+class _Explosion:
+    """A recipe on item numbers."""
+
+    output_quantity: Decimal
+    lines: tuple[tuple[int, Decimal], ...]
+
+    @classmethod
+    def of(cls, recipe: Recipe | None, number: dict[uuid.UUID, int]) -> "_Explosion | None":
+        if recipe is None:
+            return None
+        lines = tuple((number[component], factor) for component, factor in recipe.lines)
+        return cls(recipe.output_quantity, lines)
+
+    def explode(self, proposal: Proposal, demand: list[dict[date, list[Peg]] | None]) -> None:
+        """Dependent demand: the components, needed on the proposal's start date."""
+        quantity, start, output = proposal.quantity, proposal.start_date, self.output_quantity
+        for component, factor in self.lines:
+            need = requirement(quantity, factor, output)
+            if need > 0:
+                peg = Peg("proposal", proposal.id, need)
+                buckets = demand[component]
+                if buckets is None:
+                    demand[component] = {start: [peg]}
+                else:
+                    entries = buckets.get(start)
+                    if entries is None:
+                        buckets[start] = [peg]
+                    else:
+                        entries.append(peg)
 
 
 def _net(
     item: uuid.UUID,
-    buckets: dict[date, list[tuple[PegType, uuid.UUID, Decimal]]],
+    buckets: dict[date, list[Peg]],
     balance: Decimal,
     incoming: dict[date, Decimal],
     lead_time_days: int,
     level: int,
     kind: Kind,
-) -> Iterable[Proposal]:
+    ids: Iterator[uuid.UUID],
+) -> list[Proposal]:
     """Lot-for-lot per day: one proposal for each day the projected balance falls short."""
+    made = []
     days = sorted(buckets.keys() | incoming.keys()) if incoming else sorted(buckets)
     for day in days:
         if incoming:
@@ -202,44 +249,32 @@ def _net(
         entries = buckets.get(day)
         if entries is None:
             continue
-        gross = sum((quantity for _, _, quantity in entries), ZERO)
+        gross = ZERO
+        for entry in entries:
+            gross += entry.quantity
         if balance >= gross:
             balance -= gross
             continue
-        yield Proposal(
-            id=new_id(),
-            kind=kind,
-            item_id=item,
-            quantity=gross - balance,
-            start_date=start_for(day, lead_time_days),
-            due_date=day,
-            level=level,
-            pegged_to=_uncovered(entries, balance),
+        made.append(
+            Proposal(
+                next(ids),
+                kind,
+                item,
+                gross - balance,
+                start_for(day, lead_time_days),
+                day,
+                level,
+                _uncovered(entries, balance) if balance else entries,
+            )
         )
         balance = ZERO
+    return made
 
 
-def _uncovered(entries: list[tuple[PegType, uuid.UUID, Decimal]], cover: Decimal) -> list[Peg]:
+def _uncovered(entries: list[Peg], cover: Decimal) -> list[Peg]:
     """What of each demand ``cover`` leaves open, taking the demands in order."""
-    pegs = []
-    for type_, id_, quantity in entries:
-        if cover >= quantity:
-            cover -= quantity
-            continue
-        pegs.append(Peg(type_, id_, quantity - cover))
-        cover = ZERO
-    return pegs
-
-
-def _explode(
-    proposal: Proposal,
-    recipe: Recipe,
-    demand: dict[uuid.UUID, dict[date, list[tuple[PegType, uuid.UUID, Decimal]]]],
-) -> None:
-    """Dependent demand: the components, needed on the proposal's start date."""
-    for component, per, scrap_factor in recipe.lines:
-        need = component_requirement(proposal.quantity, per, scrap_factor, recipe.output_quantity)
-        if need > 0:
-            demand.setdefault(component, {}).setdefault(proposal.start_date, []).append(
-                ("proposal", proposal.id, need)
-            )
+    for index, entry in enumerate(entries):
+        if cover < entry.quantity:
+            return [entry._replace(quantity=entry.quantity - cover), *entries[index + 1 :]]
+        cover -= entry.quantity
+    return []  # not reached: cover < the entries' sum
