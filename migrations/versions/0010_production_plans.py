@@ -69,7 +69,7 @@ def upgrade() -> None:
         sa.Column("start_date", sa.Date(), nullable=False),
         sa.Column("due_date", sa.Date(), nullable=False),
         sa.Column("level", sa.Integer(), nullable=False),
-        sa.Column("pegged_to", sa.JSON(), nullable=False),
+        sa.Column("pegged_to", sa.Text(), nullable=False),
         sa.Column("production_order_id", sa.Uuid(), nullable=True),
         sa.CheckConstraint(
             "kind IN ('production', 'purchase')", name=op.f("ck_production_plan_proposals_kind")

@@ -14,6 +14,7 @@ from decimal import Decimal
 from sqlalchemy import CTE, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from prodorder_api.boms.explosion import line_factor
 from prodorder_api.boms.models import Bom, BomLine
 from prodorder_api.items.models import Item
 from prodorder_api.money import ZERO
@@ -72,14 +73,14 @@ async def _structure(session: AsyncSession, reach: CTE) -> Inputs:
     )
     lead_times: dict[uuid.UUID, int] = {}
     outputs: dict[uuid.UUID, Decimal] = {}
-    lines: dict[uuid.UUID, list[tuple[uuid.UUID, Decimal, Decimal]]] = {}
+    lines: dict[uuid.UUID, list[tuple[uuid.UUID, Decimal]]] = {}
     for item_id, lead_time, output_quantity, component, quantity, scrap in rows:
         lead_times[item_id] = lead_time
         if output_quantity is not None:
             outputs[item_id] = output_quantity
             made = lines.setdefault(item_id, [])
             if component is not None:
-                made.append((component, quantity, scrap))
+                made.append((component, line_factor(quantity, scrap)))
     recipes = {
         item_id: Recipe(outputs[item_id], tuple(sorted(made))) for item_id, made in lines.items()
     }

@@ -4,16 +4,15 @@ proposals its last MRP run made."""
 import uuid
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any
 
 from sqlalchemy import (
-    JSON,
     CheckConstraint,
     Date,
     ForeignKey,
     Index,
     Integer,
     String,
+    Text,
     Uuid,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -44,9 +43,6 @@ class ProductionPlan(Base):
     lines: Mapped[list["PlanLine"]] = relationship(
         order_by="PlanLine.position", lazy="raise", cascade="all, delete-orphan"
     )
-    proposals: Mapped[list["PlanProposal"]] = relationship(
-        order_by="PlanProposal.position", lazy="raise", cascade="all, delete-orphan"
-    )
 
 
 class PlanLine(Base):
@@ -72,7 +68,8 @@ class PlanProposal(Base):
     """One planned order of the last run: make or buy ``quantity`` of an item by
     ``due_date``, starting on ``start_date``. A run replaces them all.
 
-    ``pegged_to`` is a JSON list of ``{type, id, quantity}`` (see ``mrp.Peg``).
+    ``pegged_to`` is the JSON array of ``{type, id, quantity}`` exactly as the API
+    shows it, rendered once by the run (see ``planning.presenter``).
     """
 
     __tablename__ = "production_plan_proposals"
@@ -93,7 +90,7 @@ class PlanProposal(Base):
     start_date: Mapped[date] = mapped_column(Date)
     due_date: Mapped[date] = mapped_column(Date)
     level: Mapped[int] = mapped_column(Integer)
-    pegged_to: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    pegged_to: Mapped[str] = mapped_column(Text)
     # The planned order ``firm`` created from it.
     production_order_id: Mapped[uuid.UUID | None] = mapped_column(
         ForeignKey("production_orders.id")

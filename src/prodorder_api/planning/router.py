@@ -1,11 +1,12 @@
 from fastapi import APIRouter
+from fastapi.responses import Response
 
 from prodorder_api.auth.deps import Authorized
 from prodorder_api.concurrency import IfMatch
 from prodorder_api.deps import Paging, Session
 from prodorder_api.errors import problem_responses
 from prodorder_api.pagination import Page, to_page
-from prodorder_api.planning import service
+from prodorder_api.planning import presenter, service
 from prodorder_api.planning.schemas import PlanCreate, PlanOut, PlanSummary
 from prodorder_api.routing import ApiRoute
 
@@ -16,6 +17,7 @@ router = APIRouter(
     dependencies=[Authorized],
     responses=problem_responses(401, 403),
 )
+
 
 PEGGING = (
     "\n\nEach proposal's `pegged_to` lists the demands it serves, as `{type, id, quantity}` "
@@ -32,10 +34,10 @@ PEGGING = (
     summary="Create a production plan",
     responses=problem_responses(422),
 )
-async def create_production_plan(body: PlanCreate, session: Session) -> PlanOut:
+async def create_production_plan(body: PlanCreate, session: Session) -> Response:
     """The master plan: which products, how many, by when. Status `new`; `run` it to
     get proposals."""
-    return await service.create(session, body)
+    return presenter.response(await service.create(session, body), status_code=201)
 
 
 @router.get(
@@ -55,9 +57,9 @@ async def list_production_plans(session: Session, paging: Paging) -> dict[str, o
     summary="Get a production plan",
     responses=problem_responses(404),
 )
-async def get_production_plan(plan_id: str, session: Session) -> PlanOut:
+async def get_production_plan(plan_id: str, session: Session) -> Response:
     """The plan with its lines and the last run's proposals."""
-    return await service.get(session, plan_id)
+    return presenter.response(await service.get(session, plan_id))
 
 
 @router.post(
@@ -75,8 +77,8 @@ async def get_production_plan(plan_id: str, session: Session) -> PlanOut:
     "proposals replace the last run's and are returned. Items below the plan are planned "
     "in full: what open orders are short of is proposed too, pegged to the order." + PEGGING,
 )
-async def run_production_plan(plan_id: str, session: Session, if_match: IfMatch) -> PlanOut:
-    return await service.run(session, plan_id, if_match)
+async def run_production_plan(plan_id: str, session: Session, if_match: IfMatch) -> Response:
+    return presenter.response(await service.run(session, plan_id, if_match))
 
 
 @router.post(
@@ -93,5 +95,5 @@ async def run_production_plan(plan_id: str, session: Session, if_match: IfMatch)
     "afterwards proposes nothing twice: the firmed orders are open orders, whose output "
     "and component demand the run nets.",
 )
-async def firm_production_plan(plan_id: str, session: Session, if_match: IfMatch) -> PlanOut:
-    return await service.firm(session, plan_id, if_match)
+async def firm_production_plan(plan_id: str, session: Session, if_match: IfMatch) -> Response:
+    return presenter.response(await service.firm(session, plan_id, if_match))

@@ -78,6 +78,8 @@ class PlanSummary(ResponseModel):
 
 
 class PlanOut(PlanSummary):
+    """Rendered by ``planning.presenter``; ``proposals`` must stay the last field."""
+
     lines: list[PlanLineOut]
     proposals: list[ProposalOut] = Field(
         description="The last run's, by level, item and due date; empty before the first run."

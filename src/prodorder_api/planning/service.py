@@ -4,13 +4,17 @@ A run replaces the plan's proposals with new ones; ``firm`` turns the last run's
 production proposals that are not firmed yet into planned production orders (one
 each), and answers 409 when there is nothing left to firm. Both lock the plan row
 first, so a run and a firm of one plan queue instead of interleaving.
+
+A run reads in a fixed number of queries (``inputs``), plans in memory (``mrp``) and
+writes the proposals in one statement; nothing here loops over queries.
 """
 
 import uuid
+from collections.abc import Sequence
 from datetime import date
-from typing import Any, cast
+from typing import cast
 
-from sqlalchemy import Table, delete, insert, select
+from sqlalchemy import Table, bindparam, delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
@@ -21,15 +25,19 @@ from prodorder_api.errors import Conflict, NotFound, ValidationFailed
 from prodorder_api.ids import parse_id
 from prodorder_api.items.models import Item
 from prodorder_api.locations import service as locations
-from prodorder_api.money import MAX_MAGNITUDE, to_json
+from prodorder_api.money import MAX_MAGNITUDE
 from prodorder_api.orders import service as orders
 from prodorder_api.pagination import PageParams, paginate
 from prodorder_api.planning import inputs, mrp
 from prodorder_api.planning.models import PlanLine, PlanProposal, ProductionPlan
-from prodorder_api.planning.schemas import PlanCreate, PlanLineOut, PlanOut, ProposalOut
+from prodorder_api.planning.presenter import PlanView, ProposalRow, pegs_json
+from prodorder_api.planning.schemas import PlanCreate
+
+PROPOSALS = cast(Table, PlanProposal.__table__)
+_SHOWN = [PROPOSALS.c[name] for name in ProposalRow._fields]
 
 
-async def create(session: AsyncSession, data: PlanCreate) -> PlanOut:
+async def create(session: AsyncSession, data: PlanCreate) -> PlanView:
     wanted = {line.item_id for line in data.lines}
     known = set(await session.scalars(select(Item.id).where(Item.id.in_(wanted))))
     for index, line in enumerate(data.lines):
@@ -46,16 +54,15 @@ async def create(session: AsyncSession, data: PlanCreate) -> PlanOut:
             )
             for i, line in enumerate(data.lines)
         ],
-        proposals=[],
     )
     session.add(plan)
     await session.flush()
-    return present(plan, [])
+    return PlanView(plan, [])
 
 
-async def get(session: AsyncSession, plan_id: str) -> PlanOut:
+async def get(session: AsyncSession, plan_id: str) -> PlanView:
     plan = await _load(session, plan_id)
-    return present(plan, _stored(await _stored_proposals(session, plan.id)))
+    return PlanView(plan, await _proposals(session, plan.id))
 
 
 async def list_plans(
@@ -66,35 +73,44 @@ async def list_plans(
 
 async def run(
     session: AsyncSession, plan_id: str, if_match: Precondition = ANY, today: date | None = None
-) -> PlanOut:
+) -> PlanView:
     """MRP over every level; the proposals replace the last run's and are returned."""
     plan = await _load(session, plan_id, for_update=True)
     if_match.check(plan.version)
     loaded = await inputs.load(session, plan, today or utcnow().date())
     try:
-        proposals = mrp.plan(loaded)
+        planned = mrp.plan(loaded)
     except mrp.CycleError as exc:
         raise Conflict(str(exc)) from exc
-    for proposal in proposals:
-        if proposal.quantity >= MAX_MAGNITUDE:
-            raise Conflict(
-                f"the plan needs {proposal.quantity} of item {proposal.item_id}: "
-                f"more than this service can keep (under {MAX_MAGNITUDE:,})"
-            )
-    await session.execute(delete(PlanProposal).where(PlanProposal.plan_id == plan.id))
-    if proposals:
-        await session.execute(
-            insert(cast(Table, PlanProposal.__table__)),
-            [_row(plan.id, position, p) for position, p in enumerate(proposals)],
+    too_much = next((p for p in planned if p.quantity >= MAX_MAGNITUDE), None)
+    if too_much is not None:
+        raise Conflict(
+            f"the plan needs {too_much.quantity} of item {too_much.item_id}: "
+            f"more than this service can keep (under {MAX_MAGNITUDE:,})"
         )
+    rows = [
+        ProposalRow(
+            p.id,
+            p.kind,
+            p.item_id,
+            p.quantity,
+            p.start_date,
+            p.due_date,
+            p.level,
+            pegs_json(p.pegged_to),
+            None,
+        )
+        for p in planned
+    ]
+    await _store(session, plan.id, rows)
     _touch(plan, "proposed")
     plan.run_at = plan.updated_at
     plan.firmed_at = None
     await session.flush()
-    return present(plan, [_fresh(p) for p in proposals])
+    return PlanView(plan, rows)
 
 
-async def firm(session: AsyncSession, plan_id: str, if_match: Precondition = ANY) -> PlanOut:
+async def firm(session: AsyncSession, plan_id: str, if_match: Precondition = ANY) -> PlanView:
     """Planned production orders for the last run's production proposals not firmed yet:
     the proposal's quantity, due date and start date, the item's default BOM, location
     MAIN, the plan's name (else its id) as reference, linked by ``production_plan_id``."""
@@ -102,7 +118,7 @@ async def firm(session: AsyncSession, plan_id: str, if_match: Precondition = ANY
     if_match.check(plan.version)
     if plan.run_at is None:
         raise Conflict("the plan has not been run: run it first, then firm its proposals")
-    proposals = await _stored_proposals(session, plan.id)
+    proposals = await _proposals(session, plan.id)
     to_firm = [p for p in proposals if p.kind == "production" and p.production_order_id is None]
     if not to_firm:
         raise Conflict(
@@ -129,12 +145,53 @@ async def firm(session: AsyncSession, plan_id: str, if_match: Precondition = ANY
             for p in to_firm
         ],
     )
-    for proposal, order in zip(to_firm, placed, strict=True):
-        proposal.production_order_id = order.id
+    firmed = {p.id: order.id for p, order in zip(to_firm, placed, strict=True)}
+    await session.execute(
+        update(PROPOSALS)
+        .where(PROPOSALS.c.id == bindparam("proposal_id"))
+        .values(production_order_id=bindparam("order_id")),
+        [{"proposal_id": p, "order_id": o} for p, o in firmed.items()],
+    )
     _touch(plan, "firmed")
     plan.firmed_at = plan.updated_at
     await session.flush()
-    return present(plan, _stored(proposals))
+    return PlanView(
+        plan,
+        [
+            p._replace(production_order_id=firmed.get(p.id, p.production_order_id))
+            for p in proposals
+        ],
+    )
+
+
+async def _store(session: AsyncSession, plan_id: uuid.UUID, rows: Sequence[ProposalRow]) -> None:
+    """Replace the plan's proposals: one DELETE, then one COPY on PostgreSQL, one
+    executemany on SQLite.
+
+    COPY because the rows are many. Measured on the 5,000-item bench, 70,000
+    proposals: a Core executemany took 1.05 s of CPU (0.47 s of it building the
+    parameter dicts) and 3.8–4.7 s in all; asyncpg's COPY 0.55 s of CPU, 2.4–2.9 s.
+    """
+    await session.execute(delete(PROPOSALS).where(PROPOSALS.c.plan_id == plan_id))
+    if not rows:
+        return
+    if session.get_bind().dialect.name == "postgresql":
+        connection = await session.connection()
+        driver = (await connection.get_raw_connection()).driver_connection
+        assert driver is not None
+        await driver.copy_records_to_table(
+            PROPOSALS.name,
+            columns=["plan_id", "position", *ProposalRow._fields],
+            records=[(plan_id, position, *row) for position, row in enumerate(rows)],
+        )
+        return
+    await session.execute(
+        insert(PROPOSALS),
+        [
+            {**row._asdict(), "plan_id": plan_id, "position": position}
+            for position, row in enumerate(rows)
+        ],
+    )
 
 
 async def _default_boms(session: AsyncSession, item_ids: set[uuid.UUID]) -> dict[uuid.UUID, Bom]:
@@ -169,68 +226,15 @@ async def _load(session: AsyncSession, plan_id: str, *, for_update: bool = False
     return plan
 
 
-async def _stored_proposals(session: AsyncSession, plan_id: uuid.UUID) -> list[PlanProposal]:
-    rows = await session.scalars(
-        select(PlanProposal).where(PlanProposal.plan_id == plan_id).order_by(PlanProposal.position)
+async def _proposals(session: AsyncSession, plan_id: uuid.UUID) -> Sequence[ProposalRow]:
+    """The stored run, in one Core query (no ORM objects for tens of thousands of rows)."""
+    rows = await session.execute(
+        select(*_SHOWN).where(PROPOSALS.c.plan_id == plan_id).order_by(PROPOSALS.c.position)
     )
-    return list(rows)
+    return [ProposalRow(*row) for row in rows]
 
 
 def _touch(plan: ProductionPlan, status: str) -> None:
     plan.status = status
     plan.version += 1
     plan.updated_at = utcnow()
-
-
-def _row(plan_id: uuid.UUID, position: int, proposal: mrp.Proposal) -> dict[str, Any]:
-    return {
-        "id": proposal.id,
-        "plan_id": plan_id,
-        "position": position,
-        "kind": proposal.kind,
-        "item_id": proposal.item_id,
-        "quantity": proposal.quantity,
-        "start_date": proposal.start_date,
-        "due_date": proposal.due_date,
-        "level": proposal.level,
-        "pegged_to": [
-            {"type": peg.type, "id": str(peg.id), "quantity": to_json(peg.quantity)}
-            for peg in proposal.pegged_to
-        ],
-        "production_order_id": None,
-    }
-
-
-def _fresh(proposal: mrp.Proposal) -> ProposalOut:
-    return ProposalOut.model_validate(
-        {
-            "id": proposal.id,
-            "kind": proposal.kind,
-            "item_id": proposal.item_id,
-            "quantity": proposal.quantity,
-            "start_date": proposal.start_date,
-            "due_date": proposal.due_date,
-            "level": proposal.level,
-            "pegged_to": proposal.pegged_to,
-            "production_order_id": None,
-        }
-    )
-
-
-def _stored(proposals: list[PlanProposal]) -> list[ProposalOut]:
-    return [ProposalOut.model_validate(p) for p in proposals]
-
-
-def present(plan: ProductionPlan, proposals: list[ProposalOut]) -> PlanOut:
-    return PlanOut(
-        id=plan.id,
-        name=plan.name,
-        status=plan.status,
-        run_at=plan.run_at,
-        firmed_at=plan.firmed_at,
-        version=plan.version,
-        created_at=plan.created_at,
-        updated_at=plan.updated_at,
-        lines=[PlanLineOut.model_validate(line) for line in plan.lines],
-        proposals=proposals,
-    )
