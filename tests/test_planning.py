@@ -1,11 +1,18 @@
 """Production plans and MRP (SPEC §6): gross to net over every BOM level, pegging,
 firming into planned orders, and running again without proposing anything twice."""
 
+import itertools
+import uuid
+from datetime import date
 from decimal import Decimal
 from typing import Any
 
 import httpx
+import pytest
 
+from prodorder_api.ids import id_sequence
+from prodorder_api.planning import mrp
+from prodorder_api.planning.schemas import PlanOut
 from tests.helpers import create_item, ok, problem, receive, unique, walk
 from tests.order_helpers import act, create_order
 
@@ -30,11 +37,24 @@ async def create_plan(
         "lines": [{"item_id": i["id"], "quantity": q, "due_date": d} for i, q, d in lines],
         **fields,
     }
-    return ok(await client.post("/v1/production-plans", json=body), 201)  # type: ignore[no-any-return]
+    return plan_out(await client.post("/v1/production-plans", json=body), 201)
+
+
+def plan_out(response: httpx.Response, status: int = 200) -> dict[str, Any]:
+    """The body is ``PlanOut`` exactly (the presenter renders proposals by hand), with
+    the plan's version as ``ETag``."""
+    body = ok(response, status)
+    assert PlanOut.model_validate_json(response.content).model_dump_json() == response.text
+    assert response.headers["ETag"] == f'"{body["version"]}"'
+    return body  # type: ignore[no-any-return]
 
 
 async def run(client: httpx.AsyncClient, plan: dict[str, Any]) -> dict[str, Any]:
-    return ok(await client.post(f"/v1/production-plans/{plan['id']}/run"))  # type: ignore[no-any-return]
+    return plan_out(await client.post(f"/v1/production-plans/{plan['id']}/run"))
+
+
+async def firm(client: httpx.AsyncClient, plan: dict[str, Any]) -> dict[str, Any]:
+    return plan_out(await client.post(f"/v1/production-plans/{plan['id']}/firm"))
 
 
 def proposals_of(result: dict[str, Any], item: dict[str, Any]) -> list[dict[str, Any]]:
@@ -130,7 +150,7 @@ async def test_mrp_nets_each_level_offsets_lead_times_and_pegs_every_proposal(
                 assert by_id[peg["id"]]["kind"] == "production"
 
     # The run is stored: GET shows it as the run returned it.
-    stored = ok(await client.get(f"/v1/production-plans/{plan['id']}"))
+    stored = plan_out(await client.get(f"/v1/production-plans/{plan['id']}"))
     assert stored == result
 
 
@@ -240,11 +260,12 @@ async def test_firm_creates_the_planned_orders_and_running_again_proposes_nothin
     purchases = [p for p in result["proposals"] if p["kind"] == "purchase"]
     assert len(production) == 4 and len(purchases) == 6
 
-    firmed = ok(await client.post(f"/v1/production-plans/{plan['id']}/firm"))
+    firmed = await firm(client, plan)
     assert firmed["status"] == "firmed" and firmed["firmed_at"] is not None
     order_of = {p["id"]: p["production_order_id"] for p in firmed["proposals"]}
     assert all(order_of[p["id"]] for p in production)
     assert not any(order_of[p["id"]] for p in purchases)
+    assert plan_out(await client.get(f"/v1/production-plans/{plan['id']}")) == firmed
 
     orders = await walk(client, "/v1/production-orders", production_plan_id=plan["id"])
     assert sorted(o["id"] for o in orders) == sorted(order_of[p["id"]] for p in production)
@@ -308,7 +329,7 @@ async def test_plans_are_listed_and_fetched(client: httpx.AsyncClient) -> None:
     listed = await walk(client, "/v1/production-plans", limit=500)
     [row] = [p for p in listed if p["id"] == plan["id"]]
     assert "lines" not in row and row["status"] == "new"
-    assert ok(await client.get(f"/v1/production-plans/{plan['id']}")) == plan
+    assert plan_out(await client.get(f"/v1/production-plans/{plan['id']}")) == plan
 
 
 async def test_plan_input_is_validated(client: httpx.AsyncClient) -> None:
@@ -349,3 +370,53 @@ async def test_unknown_plans_are_404(client: httpx.AsyncClient) -> None:
         problem(await client.get(f"/v1/production-plans/{plan_id}"), 404, "not_found")
         for action in ("run", "firm"):
             problem(await client.post(f"/v1/production-plans/{plan_id}/{action}"), 404, "not_found")
+
+
+# --- the in-memory algorithm, without a database --------------------------------
+
+
+def test_low_level_codes_are_the_deepest_level_an_item_occurs_at() -> None:
+    a, b, c, d = (uuid.uuid4() for _ in range(4))
+    one = Decimal(1)
+    recipes = {
+        a: mrp.Recipe(one, ((b, one), (d, one))),  # d directly under a ...
+        b: mrp.Recipe(one, ((c, one),)),
+        c: mrp.Recipe(one, ((d, one),)),  # ... and three levels down
+    }
+    assert mrp.low_level_codes([a, b, c, d], recipes) == {a: 0, b: 1, c: 2, d: 3}
+
+
+def test_a_cycle_below_the_plan_is_refused() -> None:
+    a, b = uuid.uuid4(), uuid.uuid4()
+    one = Decimal(1)
+    recipes = {a: mrp.Recipe(one, ((b, one),)), b: mrp.Recipe(one, ((a, one),))}
+    with pytest.raises(mrp.CycleError):
+        mrp.low_level_codes([a, b], recipes)
+
+
+def test_stock_covers_the_earliest_demand_and_receipts_count_from_their_date() -> None:
+    item, line, order = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    inputs = mrp.Inputs(
+        lead_times={item: 3},
+        recipes={},
+        available={item: Decimal(4)},
+        receipts=[mrp.Receipt(item, date(2030, 1, 10), Decimal(5))],
+        demands=[
+            mrp.Demand(item, date(2030, 1, 8), Decimal(6), "production_order", order),
+            mrp.Demand(item, date(2030, 1, 12), Decimal(5), "plan_line", line),
+        ],
+    )
+    [proposal] = mrp.plan(inputs)  # the 5 arriving on the 10th cover the 12th
+    assert (proposal.quantity, proposal.start_date, proposal.due_date) == (
+        Decimal(2),
+        date(2030, 1, 5),
+        date(2030, 1, 8),
+    )
+    assert proposal.pegged_to == [mrp.Peg("production_order", order, Decimal(2))]
+    assert proposal.kind == "purchase" and proposal.level == 0
+
+
+def test_id_sequences_are_increasing_unique_uuid7s() -> None:
+    ids = list(itertools.islice(id_sequence(), 5000))
+    assert ids == sorted(ids) and len(set(ids)) == len(ids)
+    assert {i.version for i in ids} == {7}
