@@ -6,7 +6,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 export HOST PORT
 
-.PHONY: run test lint typecheck pytest soak bench-reports openapi migrate install install-dev clean
+.PHONY: run test lint typecheck pytest soak bench-reports bench-mrp openapi migrate install install-dev clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -60,6 +60,13 @@ bench-reports: install-dev
 	@url="$$(scripts/ensure-postgres)" || exit 1; \
 	[ -n "$$url" ] || { echo "bench-reports needs PostgreSQL" >&2; exit 1; }; \
 	TEST_DATABASE_URL="$$url" $(BIN)/python bench/reports_bench.py $(BENCH_ARGS)
+
+# MRP at 1,000 and 5,000 items on a throw-away PostgreSQL database; BENCH_ARGS e.g.
+# "--items 5000 --profile" (pyinstrument) or "--made-lead 1 2 --bought-lead 3 5 10".
+bench-mrp: install-dev
+	@url="$$(scripts/ensure-postgres)" || exit 1; \
+	[ -n "$$url" ] || { echo "bench-mrp needs PostgreSQL (TEST_DATABASE_URL)" >&2; exit 1; }; \
+	TEST_DATABASE_URL="$$url" $(BIN)/python bench/mrp_bench.py $(BENCH_ARGS)
 
 openapi: install
 	$(BIN)/prodorder-api openapi --output openapi/openapi.json
