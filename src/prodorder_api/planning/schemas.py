@@ -70,8 +70,8 @@ class PlanSummary(ResponseModel):
         description="`new`: never run; `proposed`: the last run's proposals are stored; "
         "`firmed`: their production proposals are planned orders."
     )
-    run_at: datetime | None
-    firmed_at: datetime | None
+    run_at: datetime | None = Field(description="When the last run was.")
+    firmed_at: datetime | None = Field(description="When `firm` last created orders.")
     version: int
     created_at: datetime
     updated_at: datetime

@@ -105,7 +105,6 @@ async def run(
     await _store(session, plan.id, rows)
     _touch(plan, "proposed")
     plan.run_at = plan.updated_at
-    plan.firmed_at = None
     await session.flush()
     return PlanView(plan, rows)
 
