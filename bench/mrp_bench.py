@@ -4,15 +4,25 @@
     PYTHONPATH=src python bench/mrp_bench.py --items 5000 --profile
 
 For each size it creates a database on the server named by ``TEST_DATABASE_URL``
-(default ``postgresql+asyncpg://postgres@127.0.0.1:5432/postgres``), migrates it,
-generates ``items`` items over ``--levels`` levels (every made item has three
-components: two on the next level, one on any deeper level, so low-level codes
-differ from first-seen depths), stock for a third of them, open planned orders
-with their requirements, and a plan of ``items / 5`` lines due on ``--dates``
-weekly dates. It runs MRP through the service function (``planning.service.run``,
-committed) a few times, then once through HTTP, and prints the wall and CPU time
-and the number of SQL statements, counted with a ``before_cursor_execute``
-listener. The database is dropped at the end.
+(default ``postgresql+asyncpg://postgres@127.0.0.1:5432/postgres``), migrates it and
+generates:
+
+* ``items`` items over ``--levels`` levels; every made item has three components,
+  two on the next level and one on any deeper level, so low-level codes differ
+  from the depth an item is first met at; the last level is bought;
+* lead times drawn from ``--made-lead`` and ``--bought-lead`` (days; by default
+  whole weeks: a week to make, one to three to buy);
+* stock for a third of the items, and open planned orders for a tenth of the made
+  ones (due on a plan date, with their requirements);
+* a plan of ``items / 5`` lines for the top-level products, due on ``--dates``
+  weekly dates.
+
+How many proposals that makes depends on how the lead times spread the dates
+(lot-for-lot per day): the report prints it. MRP runs through the service function
+(``planning.service.run``, committed) ``--runs`` times, then twice through HTTP (the
+first request meets a fresh app). Each prints its wall and CPU time and its SQL
+statements, counted with a ``before_cursor_execute`` listener plus the COPY that
+stores the proposals. The database is dropped at the end.
 """
 
 import argparse
@@ -358,8 +368,12 @@ async def bench(url: str, args: argparse.Namespace, n_items: int) -> dict[str, A
             async def http_run() -> httpx.Response:
                 return await client.post(f"/v1/production-plans/{world.plan_id}/run")
 
-            http, response = await timed(http_counter, http_run)
-            assert response.status_code == 200, response.text[:500]
+            # The first request meets a fresh app: new connections, empty caches.
+            http = []
+            for _ in range(2):
+                measure, response = await timed(http_counter, http_run)
+                assert response.status_code == 200, response.text[:500]
+                http.append(measure)
     return {
         "world": world,
         "proposals": len(result.proposals),
@@ -391,11 +405,11 @@ def report(n_items: int, r: dict[str, Any]) -> None:
     assert len(counts) == 1, f"statement count varies between runs: {counts}"
     phases: Phases = r["phases"]
     print(f"    last run: load {phases.load:.2f} s, MRP in memory {phases.plan:.2f} s")
-    http: Measure = r["http"]
-    print(
-        f"  HTTP POST …/run:      {http.wall:.2f} s wall / {http.cpu:.2f} s CPU; "
-        f"{http.statements} SQL statements; {r['body'] / 1e6:.1f} MB of JSON"
-    )
+    for label, http in zip(("first", "second"), r["http"], strict=True):
+        print(
+            f"  HTTP POST …/run, {label}: {http.wall:.2f} s wall / {http.cpu:.2f} s CPU; "
+            f"{http.statements} SQL statements; {r['body'] / 1e6:.1f} MB of JSON"
+        )
 
 
 def main() -> None:

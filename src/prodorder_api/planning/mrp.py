@@ -103,33 +103,50 @@ class Inputs:
 def low_level_codes(
     items: Iterable[uuid.UUID], recipes: dict[uuid.UUID, Recipe]
 ) -> dict[uuid.UUID, int]:
-    """Deepest level of each item below the items no BOM here uses (longest path).
+    """Deepest level of each item below the items no BOM here uses (longest path)."""
+    numbered = _numbered(items, recipes)
+    number = {item: n for n, item in enumerate(numbered)}
+    children = [
+        [number[c] for c, _ in recipes[item].lines] if item in recipes else [] for item in numbered
+    ]
+    return dict(zip(numbered, _levels(children), strict=True))
 
-    Kahn's topological order: an item is placed once all its parents are, so a
-    cycle (refused when BOMs are written) shows as items never placed."""
-    level = dict.fromkeys(items, 0)
-    parents = dict.fromkeys(level, 0)
-    for parent, made in recipes.items():
-        if parent in level:
-            for component, _ in made.lines:
-                parents[component] = parents.get(component, 0) + 1
-                level.setdefault(component, 0)
-    ready = [item for item, count in parents.items() if count == 0]
+
+def _numbered(items: Iterable[uuid.UUID], recipes: dict[uuid.UUID, Recipe]) -> list[uuid.UUID]:
+    """The items, and any component their BOMs name besides, once each."""
+    known = dict.fromkeys(items)
+    pending = list(known)
+    while pending:
+        recipe = recipes.get(pending.pop())
+        for component, _ in recipe.lines if recipe else ():
+            if component not in known:
+                known[component] = None
+                pending.append(component)
+    return list(known)
+
+
+def _levels(children: list[list[int]]) -> list[int]:
+    """Longest path from a root, by Kahn's topological order: an item is placed once
+    all its parents are, so a cycle (refused when BOMs are written) shows as items
+    never placed."""
+    parents = [0] * len(children)
+    for below in children:
+        for child in below:
+            parents[child] += 1
+    level = [0] * len(children)
+    ready = [n for n, count in enumerate(parents) if count == 0]
     done = 0
     while ready:
-        item = ready.pop()
+        n = ready.pop()
         done += 1
-        recipe = recipes.get(item)
-        if recipe is None:
-            continue
-        below = level[item] + 1
-        for component, _ in recipe.lines:
-            if level[component] < below:
-                level[component] = below
-            parents[component] -= 1
-            if parents[component] == 0:
-                ready.append(component)
-    if done != len(level):
+        deeper = level[n] + 1
+        for child in children[n]:
+            if level[child] < deeper:
+                level[child] = deeper
+            parents[child] -= 1
+            if parents[child] == 0:
+                ready.append(child)
+    if done != len(children):
         raise CycleError("the default BOMs below the plan's products form a cycle")
     return level
 
@@ -145,23 +162,26 @@ def start_for(due: date, lead_time_days: int) -> date:
 def plan(inputs: Inputs) -> list[Proposal]:
     """Proposals by level, then item, then date; parents before their components.
 
-    Items are numbered in netting order and everything below works on those numbers:
-    hashing a ``uuid.UUID`` is a Python call, and the walk does it hundreds of
-    thousands of times on a large plan.
+    Items are numbered and everything below works on those numbers: hashing a
+    ``uuid.UUID`` is a Python call, which the walk would make hundreds of thousands
+    of times on a large plan.
     """
-    levels = low_level_codes(inputs.lead_times, inputs.recipes)
-    order = sorted(levels, key=lambda i: (levels[i], i))
-    number = {item: n for n, item in enumerate(order)}
+    items = _numbered(inputs.lead_times, inputs.recipes)
+    number = {item: n for n, item in enumerate(items)}
+    recipes = [_Explosion.of(inputs.recipes.get(item), number) for item in items]
+    levels = _levels([[c for c, _ in r.lines] if r else [] for r in recipes])
+    keys = [item.int for item in items]
+    lead_times = [inputs.lead_times.get(item, 0) for item in items]
     # per item number: date → demands, in the order the projected balance covers them
-    demand: list[dict[date, list[Peg]] | None] = [None] * len(order)
+    demand: list[dict[date, list[Peg]] | None] = [None] * len(items)
     for d in inputs.demands:
         n = number[d.item_id]
         buckets = demand[n]
         if buckets is None:
             buckets = demand[n] = {}
         buckets.setdefault(d.date, []).append(Peg(d.source, d.source_id, d.quantity))
-    available = [max(inputs.available.get(item, ZERO), ZERO) for item in order]
-    incoming: list[dict[date, Decimal] | None] = [None] * len(order)
+    available = [max(inputs.available.get(item, ZERO), ZERO) for item in items]
+    incoming: list[dict[date, Decimal] | None] = [None] * len(items)
     for receipt in inputs.receipts:
         n = number[receipt.item_id]
         if receipt.date is None:
@@ -171,23 +191,22 @@ def plan(inputs: Inputs) -> list[Proposal]:
             if dated is None:
                 dated = incoming[n] = {}
             dated[receipt.date] = dated.get(receipt.date, ZERO) + receipt.quantity
-    recipes = [_Explosion.of(inputs.recipes.get(item), number) for item in order]
 
     proposals: list[Proposal] = []
     ids = id_sequence()
-    for n, item in enumerate(order):
+    for n in sorted(range(len(items)), key=lambda n: (levels[n], keys[n])):
         buckets = demand[n]
         if not buckets:
             continue
         demand[n] = None
         recipe = recipes[n]
         made = _net(
-            item,
+            items[n],
             buckets,
             available[n],
             incoming[n] or {},
-            inputs.lead_times.get(item, 0),
-            levels[item],
+            lead_times[n],
+            levels[n],
             "purchase" if recipe is None else "production",
             ids,
         )
@@ -218,7 +237,8 @@ class _Explosion:
         for component, factor in self.lines:
             need = requirement(quantity, factor, output)
             if need > 0:
-                peg = Peg("proposal", proposal.id, need)
+                # Peg(...) without the Python frame of NamedTuple.__new__: the hot path.
+                peg = tuple.__new__(Peg, ("proposal", proposal.id, need))
                 buckets = demand[component]
                 if buckets is None:
                     demand[component] = {start: [peg]}
