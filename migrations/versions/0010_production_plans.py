@@ -1,7 +1,7 @@
 """production plans: lines, MRP proposals, and the orders firmed from them
 
 Revision ID: 0010
-Revises: 0004 (re-chained at merge behind whatever 0005.. exist by then)
+Revises: 0011
 Create Date: 2026-11-25 02:59:12.655908
 """
 
@@ -14,7 +14,7 @@ import prodorder_api.db
 import prodorder_api.money
 
 revision: str = "0010"
-down_revision: str | None = "0004"
+down_revision: str | None = "0011"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
