@@ -157,8 +157,57 @@ def openapi_document(app: FastAPI) -> dict[str, Any]:
             for status, response in operation.get("responses", {}).items():
                 if status[0] in "45":
                     response["content"] = problem
+            _optional_body_without_null(operation)
     # FastAPI's own 422 models are replaced by Problem everywhere.
     for unused in ("HTTPValidationError", "ValidationError"):
         schema.get("components", {}).get("schemas", {}).pop(unused, None)
+    _name_components_by_title(schema)
     app.openapi_schema = schema
     return schema
+
+
+def _optional_body_without_null(operation: dict[str, Any]) -> None:
+    """An optional body (`ReleaseRequest | None`) is documented as its model alone:
+    a caller leaves it out rather than sending `null`, and generated clients then send
+    nothing when given nothing."""
+    body = operation.get("requestBody")
+    if body is None or body.get("required"):
+        return
+    for media in body.get("content", {}).values():
+        variants = media.get("schema", {}).get("anyOf", [])
+        models = [variant for variant in variants if variant != {"type": "null"}]
+        if len(variants) == 2 and len(models) == 1:
+            media["schema"] = models[0]
+
+
+_SCHEMA_REF = "#/components/schemas/"
+
+
+def _name_components_by_title(schema: dict[str, Any]) -> None:
+    """Pydantic names a generic model's component after its origin and arguments
+    (`Page_ItemOut_`); generated clients read better with the model's own title
+    (`ItemPage`, from `Page.model_parametrized_name`)."""
+    components: dict[str, Any] = schema.get("components", {}).get("schemas", {})
+    renames = {
+        name: body["title"]
+        for name, body in components.items()
+        if body.get("title", name) != name and body["title"] not in components
+    }
+    if not renames:
+        return
+    schema["components"]["schemas"] = dict(
+        sorted((renames.get(name, name), body) for name, body in components.items())
+    )
+
+    def rename_refs(node: Any) -> None:
+        if isinstance(node, dict):
+            ref = node.get("$ref")
+            if isinstance(ref, str) and ref.removeprefix(_SCHEMA_REF) in renames:
+                node["$ref"] = _SCHEMA_REF + renames[ref.removeprefix(_SCHEMA_REF)]
+            for value in node.values():
+                rename_refs(value)
+        elif isinstance(node, list):
+            for value in node:
+                rename_refs(value)
+
+    rename_refs(schema)

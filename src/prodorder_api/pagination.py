@@ -30,6 +30,12 @@ class Page(BaseModel, Generic[T]):
         description="Pass as `cursor` to get the next page; null on the last page."
     )
 
+    @classmethod
+    def model_parametrized_name(cls, params: tuple[Any, ...]) -> str:
+        """`Page[ItemOut]` is named `ItemPage` in the OpenAPI document and generated clients."""
+        name: str = params[0].__name__
+        return name.removesuffix("Out") + "Page"
+
 
 class PageParams(BaseModel):
     limit: int

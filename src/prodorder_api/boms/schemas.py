@@ -3,6 +3,7 @@ from datetime import datetime
 from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
+from typing_extensions import TypeAliasType
 
 from prodorder_api.fields import (
     Code,
@@ -15,7 +16,8 @@ from prodorder_api.fields import (
     Text,
 )
 
-Consumption = Literal["backflush", "manual"]
+# A named type, so the OpenAPI document has one enum `$ref` for generated clients.
+Consumption = TypeAliasType("Consumption", Literal["backflush", "manual"])
 
 
 class BomLineIn(RequestModel):

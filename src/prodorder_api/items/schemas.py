@@ -3,6 +3,7 @@ from datetime import datetime
 from typing import Literal
 
 from pydantic import Field
+from typing_extensions import TypeAliasType
 
 from prodorder_api.fields import (
     Code,
@@ -13,7 +14,8 @@ from prodorder_api.fields import (
     ResponseModel,
 )
 
-Tracking = Literal["none", "lot", "serial"]
+# A named type, so the OpenAPI document has one enum `$ref` for generated clients.
+Tracking = TypeAliasType("Tracking", Literal["none", "lot", "serial"])
 Uom = Code
 
 

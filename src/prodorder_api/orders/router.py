@@ -19,6 +19,7 @@ from prodorder_api.orders.schemas import (
     ConsumptionRequest,
     OrderCreate,
     OrderOut,
+    OrderStatus,
     OrderSummary,
     OrderUpdate,
     OutputRequest,
@@ -26,7 +27,7 @@ from prodorder_api.orders.schemas import (
     ScrapRequest,
     TimeBooking,
 )
-from prodorder_api.orders.states import Status, lifecycle_markdown
+from prodorder_api.orders.states import lifecycle_markdown
 from prodorder_api.pagination import Page
 from prodorder_api.routing import ApiRoute
 
@@ -66,7 +67,7 @@ async def create_production_order(body: OrderCreate, session: Session) -> OrderO
 async def list_production_orders(
     session: Session,
     paging: Paging,
-    status: Annotated[list[Status] | None, Query(description="Repeat for several.")] = None,
+    status: Annotated[list[OrderStatus] | None, Query(description="Repeat for several.")] = None,
     item_id: uuid.UUID | None = None,
     reference: Annotated[str | None, Query(max_length=200)] = None,
     due_before: date | None = None,

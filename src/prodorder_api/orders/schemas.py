@@ -3,7 +3,9 @@ from datetime import date, datetime
 from typing import Any, Literal
 
 from pydantic import Field, field_validator
+from typing_extensions import TypeAliasType
 
+from prodorder_api.boms.schemas import Consumption
 from prodorder_api.fields import (
     DecimalOut,
     LotCode,
@@ -16,6 +18,16 @@ from prodorder_api.fields import (
     Text,
 )
 from prodorder_api.orders.states import Action, Status
+
+# Named types: one `$ref` each in the OpenAPI document, so generated clients get
+# `OrderStatus` rather than `OrderOutStatus`, `OrderSummaryStatus`, ...
+OrderStatus = TypeAliasType("OrderStatus", Status)
+OrderAction = TypeAliasType("OrderAction", Action)
+OperationStatus = TypeAliasType("OperationStatus", Literal["pending", "in_progress", "done"])
+AvailabilityStatus = TypeAliasType(
+    "AvailabilityStatus", Literal["available", "partial", "unavailable"]
+)
+HistoryDetails = TypeAliasType("HistoryDetails", dict[str, Any])
 
 
 def format_number(number: int) -> str:
@@ -120,7 +132,7 @@ class RequirementOut(ResponseModel):
     required_quantity: DecimalOut = Field(description="Scrap included.")
     reserved_quantity: DecimalOut
     consumed_quantity: DecimalOut
-    consumption: Literal["backflush", "manual"]
+    consumption: Consumption
     in_bom: bool = Field(description="False for items issued from outside the BOM.")
     reservations: list[ReservationOut] = Field(description="Per location and lot.")
 
@@ -133,24 +145,24 @@ class OperationOut(ResponseModel):
     planned_minutes: DecimalOut
     actual_minutes: DecimalOut
     completed_quantity: DecimalOut
-    status: Literal["pending", "in_progress", "done"]
+    status: OperationStatus
     started_at: datetime | None
     completed_at: datetime | None
 
 
 class HistoryEntry(ResponseModel):
     action: str
-    from_status: Status | None
-    to_status: Status
+    from_status: OrderStatus | None
+    to_status: OrderStatus
     at: datetime
-    details: dict[str, Any] | None
+    details: HistoryDetails | None
 
 
 class OrderOut(ResponseModel):
     id: uuid.UUID
     number: str = Field(examples=["MO-000001"])
-    status: Status
-    allowed_actions: list[Action] = Field(description="What the current status permits.")
+    status: OrderStatus
+    allowed_actions: list[OrderAction] = Field(description="What the current status permits.")
     item_id: uuid.UUID
     quantity: DecimalOut
     bom_id: uuid.UUID
@@ -190,7 +202,7 @@ class OrderSummary(ResponseModel):
 
     id: uuid.UUID
     number: str
-    status: Status
+    status: OrderStatus
     item_id: uuid.UUID
     quantity: DecimalOut
     bom_id: uuid.UUID
@@ -216,5 +228,5 @@ class ComponentAvailability(ResponseModel):
 
 class Availability(ResponseModel):
     order_id: uuid.UUID
-    status: Literal["available", "partial", "unavailable"]
+    status: AvailabilityStatus
     components: list[ComponentAvailability]

@@ -4,6 +4,7 @@ from datetime import date
 from pydantic import Field
 
 from prodorder_api.fields import DecimalOut, ResponseModel
+from prodorder_api.orders.schemas import OrderStatus
 
 
 class CapacityRow(ResponseModel):
@@ -30,7 +31,7 @@ class WorkCenterMinutes(ResponseModel):
 class LateOrder(ResponseModel):
     id: uuid.UUID
     number: str
-    status: str
+    status: OrderStatus
     item_id: uuid.UUID
     due_date: date
     reference: str | None

@@ -3,6 +3,7 @@ from datetime import date, datetime
 from typing import Literal
 
 from pydantic import Field, field_validator
+from typing_extensions import TypeAliasType
 
 from prodorder_api.fields import (
     DecimalOut,
@@ -17,9 +18,13 @@ from prodorder_api.fields import (
     Text,
 )
 
-MovementType = Literal[
-    "receipt", "adjustment", "transfer_out", "transfer_in", "consumption", "output", "scrap"
-]
+# A named type, so the OpenAPI document has one enum `$ref` for generated clients.
+MovementType = TypeAliasType(
+    "MovementType",
+    Literal[
+        "receipt", "adjustment", "transfer_out", "transfer_in", "consumption", "output", "scrap"
+    ],
+)
 Serials = list[Serial]
 
 
