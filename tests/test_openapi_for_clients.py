@@ -71,3 +71,16 @@ def test_optional_bodies_are_their_model_not_nullable(openapi: dict[str, Any]) -
         and {"type": "null"} in node.get("anyOf", [])
     ]
     assert nullable_bodies == []
+
+
+def test_every_operation_that_takes_if_match_declares_412(openapi: dict[str, Any]) -> None:
+    undeclared = [
+        f"{method.upper()} {path}"
+        for path, item in openapi["paths"].items()
+        for method, operation in item.items()
+        if any(
+            p["in"] == "header" and p["name"] == "If-Match" for p in operation.get("parameters", [])
+        )
+        and "412" not in operation["responses"]
+    ]
+    assert undeclared == []

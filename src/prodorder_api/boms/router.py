@@ -58,7 +58,7 @@ async def get_bom(bom_id: str, session: Session) -> Bom:
     "/{bom_id}",
     response_model=BomOut,
     summary="Change a BOM no order has used",
-    responses=problem_responses(404, 409, 422),
+    responses=problem_responses(404, 409, 412, 422),
 )
 async def update_bom(bom_id: str, body: BomUpdate, session: Session, if_match: IfMatch) -> Bom:
     """Replaces the parts sent. Once a production order has used the BOM it is
@@ -70,7 +70,7 @@ async def update_bom(bom_id: str, body: BomUpdate, session: Session, if_match: I
     "/{bom_id}/make-default",
     response_model=BomOut,
     summary="Make a BOM its item's default",
-    responses=problem_responses(404),
+    responses=problem_responses(404, 412),
 )
 async def make_default_bom(bom_id: str, session: Session, if_match: IfMatch) -> Bom:
     return await service.make_default(session, bom_id, if_match)

@@ -61,7 +61,7 @@ async def get_item(item_id: str, session: Session) -> Item:
     "/{item_id}",
     response_model=ItemOut,
     summary="Update an item",
-    responses=problem_responses(404, 409, 422),
+    responses=problem_responses(404, 409, 412, 422),
 )
 async def update_item(item_id: str, body: ItemUpdate, session: Session, if_match: IfMatch) -> Item:
     """Change only the fields sent. `average_cost` is the service's, not yours to set."""

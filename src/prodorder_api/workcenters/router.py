@@ -56,7 +56,7 @@ async def get_work_center(work_center_id: str, session: Session) -> WorkCenter:
     "/{work_center_id}",
     response_model=WorkCenterOut,
     summary="Change a work center",
-    responses=problem_responses(404, 409, 422),
+    responses=problem_responses(404, 409, 412, 422),
 )
 async def update_work_center(
     work_center_id: str, body: WorkCenterUpdate, session: Session, if_match: IfMatch
