@@ -6,7 +6,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 export HOST PORT
 
-.PHONY: run test lint typecheck pytest soak bench-reports bench-mrp openapi migrate install install-dev clean
+.PHONY: run test lint typecheck pytest client-check fuzz soak bench-reports bench-mrp openapi migrate install install-dev clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -32,8 +32,8 @@ run: install
 	exec $(BIN)/prodorder-api serve
 
 lint: install-dev
-	$(BIN)/ruff check src tests migrations bench
-	$(BIN)/ruff format --check src tests migrations bench
+	$(BIN)/ruff check src tests migrations bench scripts
+	$(BIN)/ruff format --check src tests migrations bench scripts
 
 typecheck: install-dev
 	$(BIN)/mypy src
@@ -43,7 +43,17 @@ pytest: install-dev
 	@url="$$(scripts/ensure-postgres)" || exit 1; \
 	TEST_DATABASE_URL="$$url" $(BIN)/pytest $(PYTEST_ARGS)
 
-test: lint typecheck pytest
+# The README's bicycle walk through a Python client generated from openapi/openapi.json,
+# against the real server on a fresh SQLite file (scripts/client_check.py).
+client-check: install-dev
+	$(BIN)/python scripts/client_check.py
+
+test: lint typecheck pytest client-check
+
+# schemathesis against the real server from its own schema, within a time budget:
+# no 5xx, and every response as documented (scripts/fuzz.py). CI runs it after `make test`.
+fuzz: install-dev
+	$(BIN)/python scripts/fuzz.py
 
 # Crash safety (not part of `make test`, ~90 s): two instances × 2 workers on a fresh
 # PostgreSQL database, kill -9 under load, then whole-database checks; see bench/soak.py.
