@@ -1,6 +1,6 @@
 """Field types shared by every request and response model."""
 
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Annotated, Any
 
@@ -96,7 +96,10 @@ Serial = Code
 def _aware(value: datetime) -> datetime:
     if value.tzinfo is None:
         raise ValueError("must include a time zone (RFC 3339), e.g. 2026-01-31T12:00:00Z")
-    return value
+    try:  # stored and compared in UTC: 0001-01-01T00:00+14:00 has no UTC form
+        return value.astimezone(UTC)
+    except OverflowError as exc:
+        raise ValueError("must be between years 1 and 9999 in UTC") from exc
 
 
 AwareDatetime = Annotated[datetime, AfterValidator(_aware)]

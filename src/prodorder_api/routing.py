@@ -5,7 +5,8 @@ Request bodies are parsed with JSON numbers as ``Decimal``, never ``float`` (nor
 quantity sent as ``1.0000000000000001`` arrives with all its digits and is refused
 for having more than six places, instead of being rounded to ``1`` on the way in.
 Bodies that are not JSON at all (bad UTF-8, absurdly long integers, nesting deeper
-than the parser goes) become the same 422 ``validation_error`` as malformed JSON.
+than the parser goes) become the same 422 ``validation_error`` as malformed JSON, and
+so does a query parameter holding NUL (``%00``), which no PostgreSQL text can hold.
 """
 
 import json
@@ -13,6 +14,7 @@ from collections.abc import Callable, Coroutine
 from decimal import Decimal
 from typing import Any
 
+from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import Request
@@ -20,6 +22,7 @@ from starlette.responses import Response
 
 from prodorder_api import metrics
 from prodorder_api.concurrency import etag
+from prodorder_api.errors import ValidationFailed
 from prodorder_api.events import service as events
 from prodorder_api.idempotency import service as idempotency
 
@@ -56,9 +59,11 @@ class ApiRoute(APIRoute):
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
+        query_names = _query_names(self.dependant)
 
         async def transactional_handler(request: Request) -> Response:
             exact = ExactJsonRequest(request.scope, request.receive)
+            _refuse_nul_in_query(exact, query_names)
             response = await handler(exact)
             _set_etag(response)
             session: AsyncSession | None = getattr(exact.state, "db_session", None)
@@ -69,6 +74,20 @@ class ApiRoute(APIRoute):
             return response
 
         return transactional_handler
+
+
+def _query_names(dependant: Dependant) -> set[str]:
+    """The query parameters a route reads, its dependencies' included."""
+    names = {param.alias for param in dependant.query_params}
+    for dependency in dependant.dependencies:
+        names |= _query_names(dependency)
+    return names
+
+
+def _refuse_nul_in_query(request: Request, names: set[str]) -> None:
+    for name, value in request.query_params.multi_items():
+        if name in names and "\x00" in value:
+            raise ValidationFailed(["query", name], "must not contain NUL characters")
 
 
 def _set_etag(response: Response) -> None:

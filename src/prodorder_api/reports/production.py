@@ -48,7 +48,7 @@ async def production(
         late_filter.append(P.item_id == item_id)
     if date_from is not None:
         period.append(P.completed_at >= datetime.combine(date_from, time(), UTC))
-    if date_to is not None:
+    if date_to is not None and date_to < date.max:  # the last day of the calendar has no next
         period.append(P.completed_at < datetime.combine(date_to + timedelta(1), time(), UTC))
     dialect = session.get_bind().dialect.name
     start = func.coalesce(P.released_at, P.created_at)
