@@ -209,6 +209,7 @@ ITEM_CASES = [
     pytest.param("sku", add("sku", ""), id="empty-sku"),
     pytest.param("sku", add("sku", "S" * 65), id="sku-too-long"),
     pytest.param("sku", add("sku", 123), id="sku-number"),
+    pytest.param("uom", add("uom", "U" * 17), id="uom-too-long"),  # VARCHAR(16): 500 on PostgreSQL
     pytest.param("tracking", add("tracking", "batch"), id="unknown-tracking"),
     pytest.param("lead_time_days", add("lead_time_days", -1), id="negative-lead-time"),
     pytest.param("lead_time_days", add("lead_time_days", 1.5), id="fractional-lead-time"),

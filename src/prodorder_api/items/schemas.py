@@ -1,6 +1,6 @@
 import uuid
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field
 from typing_extensions import TypeAliasType
@@ -16,7 +16,7 @@ from prodorder_api.fields import (
 
 # A named type, so the OpenAPI document has one enum `$ref` for generated clients.
 Tracking = TypeAliasType("Tracking", Literal["none", "lot", "serial"])
-Uom = Code
+Uom = Annotated[Code, Field(max_length=16)]  # the column is VARCHAR(16)
 
 
 class ItemCreate(RequestModel):
