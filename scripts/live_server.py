@@ -1,14 +1,16 @@
 """The real server on loopback, for checks that need a live HTTP API.
 
-`make client-check` and `make fuzz` use it: it migrates a fresh SQLite file in a
-temporary directory, starts `prodorder-api serve` on a free port with an admin key
-installed at start-up (`PRODORDER_BOOTSTRAP_KEY`), waits until `/readyz` answers,
-and stops the server again however the check ends.
+`make client-check` and `make fuzz` use it: it migrates a fresh database (a SQLite
+file in a temporary directory, or a new PostgreSQL database that is dropped again),
+starts `prodorder-api serve` on a free port with an admin key installed at start-up
+(`PRODORDER_BOOTSTRAP_KEY`), waits until `/readyz` answers, and stops the server
+again however the check ends.
 
 The server runs this checkout's code: `src/` goes first on `PYTHONPATH`, ahead of
 whatever copy of the package the interpreter has installed.
 """
 
+import asyncio
 import os
 import secrets
 import signal
@@ -22,6 +24,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+
+import asyncpg
+from sqlalchemy.engine import make_url
 
 ROOT = Path(__file__).resolve().parents[1]
 START_TIMEOUT_S = 30
@@ -41,13 +46,13 @@ def _free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def _environment(workdir: Path, token: str, port: int) -> dict[str, str]:
+def _environment(database_url: str, token: str, port: int) -> dict[str, str]:
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(
         [str(ROOT / "src"), *filter(None, [os.environ.get("PYTHONPATH")])]
     )
     env.update(
-        DATABASE_URL=f"sqlite+aiosqlite:///{workdir / 'live.db'}",
+        DATABASE_URL=database_url,
         HOST="127.0.0.1",
         PORT=str(port),
         PRODORDER_BOOTSTRAP_KEY=token,
@@ -70,12 +75,34 @@ def _tail(log: Path, lines: int = 40) -> str:
 
 
 @contextmanager
-def live_server(workdir: Path) -> Iterator[LiveServer]:
-    """Serve on 127.0.0.1 from a fresh database in ``workdir`` until the block ends."""
+def fresh_postgres_database(server_url: str) -> Iterator[str]:
+    """A new, empty database on the PostgreSQL server ``server_url``; dropped afterwards."""
+    name = f"prodorder_live_{secrets.token_hex(6)}"
+    admin = make_url(server_url).set(drivername="postgresql")
+
+    async def run(sql: str) -> None:
+        conn = await asyncpg.connect(admin.render_as_string(hide_password=False), timeout=10)
+        try:
+            await conn.execute(sql)
+        finally:
+            await conn.close()
+
+    asyncio.run(run(f'CREATE DATABASE "{name}"'))
+    try:
+        yield make_url(server_url).set(database=name).render_as_string(hide_password=False)
+    finally:
+        asyncio.run(run(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@contextmanager
+def live_server(workdir: Path, database_url: str | None = None) -> Iterator[LiveServer]:
+    """Serve on 127.0.0.1 until the block ends, from ``database_url`` (an empty database)
+    or else a new SQLite file in ``workdir``."""
     token = "po_live_" + secrets.token_urlsafe(24)
     port = _free_port()
     base_url = f"http://127.0.0.1:{port}"
-    env = _environment(workdir, token, port)
+    database_url = database_url or f"sqlite+aiosqlite:///{workdir / 'live.db'}"
+    env = _environment(database_url, token, port)
     log = workdir / "server.log"
     command = [sys.executable, "-m", "prodorder_api.cli"]
     subprocess.run([*command, "migrate"], env=env, cwd=workdir, check=True, timeout=120)
