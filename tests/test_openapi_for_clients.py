@@ -84,3 +84,9 @@ def test_every_operation_that_takes_if_match_declares_412(openapi: dict[str, Any
         and "412" not in operation["responses"]
     ]
     assert undeclared == []
+
+
+def test_codes_document_their_pattern_and_length(openapi: dict[str, Any]) -> None:
+    item = openapi["components"]["schemas"]["ItemCreate"]["properties"]
+    assert item["sku"]["pattern"] == item["uom"]["pattern"] == r"^[A-Za-z0-9][A-Za-z0-9._\-/]*$"
+    assert (item["sku"]["maxLength"], item["uom"]["maxLength"]) == (64, 16)

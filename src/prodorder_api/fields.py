@@ -81,11 +81,21 @@ def _clean_text(value: str) -> str:
     return value
 
 
-Code = Annotated[
-    str,
-    BeforeValidator(lambda v: v.strip() if isinstance(v, str) else v),
-    Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._\-/]*$"),
-]
+def code_type(max_length: int) -> Any:
+    """A code people type (SKU, location, lot, serial): trimmed, then letters, digits, `._-/`.
+
+    The constraints come before the validator that trims: after it, pydantic would
+    still check them but leave the pattern out of the JSON schema (and so the OpenAPI
+    document), and word a too-long code as "at most N items"."""
+    return Annotated[
+        str,
+        Field(min_length=1, max_length=max_length, pattern=r"^[A-Za-z0-9][A-Za-z0-9._\-/]*$"),
+        BeforeValidator(lambda v: v.strip() if isinstance(v, str) else v),
+    ]
+
+
+Code = code_type(64)
+Uom = code_type(16)  # a unit of measure: items.uom is VARCHAR(16)
 Name = Annotated[str, AfterValidator(_clean_text), Field(min_length=1, max_length=200)]
 Text = Annotated[str, AfterValidator(_clean_text), Field(max_length=2000)]
 Reference = Annotated[str, AfterValidator(_clean_text), Field(min_length=1, max_length=200)]

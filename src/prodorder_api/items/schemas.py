@@ -1,6 +1,6 @@
 import uuid
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Literal
 
 from pydantic import Field
 from typing_extensions import TypeAliasType
@@ -12,11 +12,11 @@ from prodorder_api.fields import (
     NonNegativeDecimal,
     RequestModel,
     ResponseModel,
+    Uom,
 )
 
 # A named type, so the OpenAPI document has one enum `$ref` for generated clients.
 Tracking = TypeAliasType("Tracking", Literal["none", "lot", "serial"])
-Uom = Annotated[Code, Field(max_length=16)]  # the column is VARCHAR(16)
 
 
 class ItemCreate(RequestModel):
