@@ -147,7 +147,7 @@ def write_config(path: Path, known: dict[str, list[Any]]) -> None:
 def fuzz(backend: str, database_url: str | None) -> int:
     """One bounded schemathesis run against a fresh server; its exit status."""
     schemathesis = Path(sys.executable).parent / "schemathesis"
-    max_time = int(os.environ.get("FUZZ_MAX_TIME", "55"))
+    max_time = int(os.environ.get("FUZZ_MAX_TIME", "40"))
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="fuzz-") as tmp:
         workdir = Path(tmp)
