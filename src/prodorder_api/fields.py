@@ -81,12 +81,13 @@ def _clean_text(value: str) -> str:
     return value
 
 
-def code_type(max_length: int) -> Any:
+def _code_type(max_length: int) -> Any:
     """A code people type (SKU, location, lot, serial): trimmed, then letters, digits, `._-/`.
 
-    The constraints come before the validator that trims: after it, pydantic would
-    still check them but leave the pattern out of the JSON schema (and so the OpenAPI
-    document), and word a too-long code as "at most N items"."""
+    The constraints come before the validator that trims: after it, pydantic still
+    checks them but leaves the pattern out of the JSON schema, and so out of the OpenAPI
+    document. A shorter code is a type of its own, because `Annotated[Code,
+    Field(max_length=16)]` would refuse a long one as having "more than 16 items"."""
     return Annotated[
         str,
         Field(min_length=1, max_length=max_length, pattern=r"^[A-Za-z0-9][A-Za-z0-9._\-/]*$"),
@@ -94,8 +95,8 @@ def code_type(max_length: int) -> Any:
     ]
 
 
-Code = code_type(64)
-Uom = code_type(16)  # a unit of measure: items.uom is VARCHAR(16)
+Code = _code_type(64)
+Uom = _code_type(16)  # a unit of measure: items.uom is VARCHAR(16)
 Name = Annotated[str, AfterValidator(_clean_text), Field(min_length=1, max_length=200)]
 Text = Annotated[str, AfterValidator(_clean_text), Field(max_length=2000)]
 Reference = Annotated[str, AfterValidator(_clean_text), Field(min_length=1, max_length=200)]
