@@ -106,6 +106,8 @@ def live_server(workdir: Path, database_url: str | None = None) -> Iterator[Live
     log = workdir / "server.log"
     command = [sys.executable, "-m", "prodorder_api.cli"]
     subprocess.run([*command, "migrate"], env=env, cwd=workdir, check=True, timeout=120)
+    # A SIGTERM (a CI timeout, `kill`) unwinds like an exception, so the server still stops.
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
     with log.open("wb") as log_file:
         process = subprocess.Popen(
             [*command, "serve"],
@@ -124,6 +126,10 @@ def live_server(workdir: Path, database_url: str | None = None) -> Iterator[Live
         yield LiveServer(base_url=base_url, token=token, log=log)
     finally:
         _stop(process)
+
+
+def _exit_on_sigterm(signum: int, _frame: object) -> None:
+    raise SystemExit(128 + signum)
 
 
 def _stop(process: subprocess.Popen[bytes]) -> None:
