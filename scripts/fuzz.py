@@ -85,7 +85,7 @@ def stock_the_shop(base_url: str, token: str) -> dict[str, list[Any]]:
         paint, saddle, bike = item("PAINT", tracking="lot"), item("SADDLE"), item("BIKE")
         serial = item("FRAME-SN", tracking="serial")
         shelf = post("/v1/locations", {"code": "SHELF-1", "name": "Shelf 1"})["id"]
-        main = http.get("/v1/locations").json()["data"][0]["id"]
+        main = http.get("/v1/locations", params={"code": "MAIN"}).json()["data"][0]["id"]
         for part, quantity, cost in (
             (frame, 1000, "50"),
             (wheel, 2000, "12.5"),
