@@ -3,20 +3,24 @@ from datetime import datetime
 from typing import Any, Final, Literal, get_args
 
 from pydantic import Field
+from typing_extensions import TypeAliasType
 
 from prodorder_api.fields import ResponseModel
 
-EventType = Literal[
-    "production_order.created",
-    "production_order.updated",
-    "production_order.released",
-    "production_order.started",
-    "production_order.operation_completed",
-    "production_order.output_recorded",
-    "production_order.completed",
-    "production_order.cancelled",
-    "stock.changed",
-]
+EventType = TypeAliasType(
+    "EventType",
+    Literal[
+        "production_order.created",
+        "production_order.updated",
+        "production_order.released",
+        "production_order.started",
+        "production_order.operation_completed",
+        "production_order.output_recorded",
+        "production_order.completed",
+        "production_order.cancelled",
+        "stock.changed",
+    ],
+)
 EVENT_TYPES: Final[tuple[str, ...]] = get_args(EventType)
 
 

@@ -8,7 +8,7 @@ from prodorder_api.deps import Paging, Session
 from prodorder_api.errors import problem_responses
 from prodorder_api.fields import LotCode
 from prodorder_api.lots import service
-from prodorder_api.lots.schemas import Direction, LotOut, LotTrace
+from prodorder_api.lots.schemas import LotOut, LotTrace, TraceDirection
 from prodorder_api.pagination import Page, to_page
 from prodorder_api.routing import ApiRoute
 
@@ -51,7 +51,7 @@ async def trace_lot(
     lot_id: str,
     session: Session,
     direction: Annotated[
-        Direction,
+        TraceDirection,
         Query(description="`forward`: the lots made from it; `backward`: the lots in it."),
     ] = "forward",
 ) -> LotTrace:

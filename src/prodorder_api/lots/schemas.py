@@ -3,10 +3,12 @@ from datetime import date, datetime
 from typing import Literal
 
 from pydantic import Field
+from typing_extensions import TypeAliasType
 
 from prodorder_api.fields import DecimalOut, ResponseModel
 
-Direction = Literal["backward", "forward"]
+TraceDirection = TypeAliasType("TraceDirection", Literal["backward", "forward"])
+Direction = TraceDirection
 
 
 class LotOut(ResponseModel):
@@ -39,7 +41,7 @@ class TraceRow(ResponseModel):
 
 class LotTrace(ResponseModel):
     lot: LotOut
-    direction: Direction
+    direction: TraceDirection
     data: list[TraceRow] = Field(
         description="One row per link, by level, then order number: the lots found over all "
         "levels, each with the order that links it."

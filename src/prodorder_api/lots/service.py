@@ -34,7 +34,7 @@ from sqlalchemy.orm import aliased
 
 from prodorder_api.errors import NotFound
 from prodorder_api.ids import parse_id
-from prodorder_api.lots.schemas import Direction, LotOut, LotTrace
+from prodorder_api.lots.schemas import LotOut, LotTrace, TraceDirection
 from prodorder_api.money import ZERO, Exact
 from prodorder_api.orders.models import ProductionOrder
 from prodorder_api.orders.schemas import format_number
@@ -84,7 +84,7 @@ async def get(session: AsyncSession, lot_id: str) -> LotOut:
     return LotOut.model_validate(row)
 
 
-def _genealogy(lot: LotOut, direction: Direction) -> CTE:
+def _genealogy(lot: LotOut, direction: TraceDirection) -> CTE:
     """The recursive CTE of links: (item, lot code, level, order, via item, via code).
 
     One step from a lot: the movements that name it (its consumptions going forward,
@@ -138,7 +138,7 @@ def _genealogy(lot: LotOut, direction: Direction) -> CTE:
     return anchor.union(recursive)
 
 
-async def trace(session: AsyncSession, lot_id: str, direction: Direction) -> LotTrace:
+async def trace(session: AsyncSession, lot_id: str, direction: TraceDirection) -> LotTrace:
     lot = await get(session, lot_id)
     links = _genealogy(lot, direction)
     # A link reached along several paths is listed once, at its shortest depth.

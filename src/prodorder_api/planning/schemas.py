@@ -3,10 +3,13 @@ from datetime import date, datetime
 from typing import Literal
 
 from pydantic import Field
+from typing_extensions import TypeAliasType
 
 from prodorder_api.fields import DecimalOut, Name, PositiveDecimal, RequestModel, ResponseModel
 
-PlanStatus = Literal["new", "proposed", "firmed"]
+PlanStatus = TypeAliasType("PlanStatus", Literal["new", "proposed", "firmed"])
+PegType = TypeAliasType("PegType", Literal["plan_line", "proposal", "production_order"])
+ProposalKind = TypeAliasType("ProposalKind", Literal["production", "purchase"])
 MAX_LINES = 10_000
 
 
@@ -31,7 +34,7 @@ class PlanLineOut(ResponseModel):
 class PegOut(ResponseModel):
     """One demand a proposal serves, and how much of it."""
 
-    type: Literal["plan_line", "proposal", "production_order"] = Field(
+    type: PegType = Field(
         description="`plan_line`: a line of this plan (`lines[].id`); `proposal`: a "
         "production proposal of this run that needs the item on its `start_date`; "
         "`production_order`: an open order's requirement not yet consumed or reserved."
@@ -42,7 +45,7 @@ class PegOut(ResponseModel):
 
 class ProposalOut(ResponseModel):
     id: uuid.UUID
-    kind: Literal["production", "purchase"] = Field(
+    kind: ProposalKind = Field(
         description="`production` for items with a default BOM, `purchase` for bought ones."
     )
     item_id: uuid.UUID

@@ -3,6 +3,7 @@ from datetime import date
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query
+from typing_extensions import TypeAliasType
 
 from prodorder_api.auth.deps import Authorized
 from prodorder_api.db import utcnow
@@ -62,7 +63,7 @@ async def get_production_report(
     return await production.production(session, date_from, date_to, item_id, utcnow().date())
 
 
-ShortageStatus = Literal["planned", "released", "in_progress"]
+ShortageStatus = TypeAliasType("ShortageStatus", Literal["planned", "released", "in_progress"])
 
 
 @router.get(

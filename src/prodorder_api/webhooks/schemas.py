@@ -3,14 +3,18 @@ from datetime import datetime
 from typing import Literal
 
 from pydantic import Field, field_validator
+from typing_extensions import TypeAliasType
 
 from prodorder_api.events.schemas import EventType
 from prodorder_api.fields import RequestModel, ResponseModel
 from prodorder_api.webhooks import signing
 
-EventFilter = EventType | Literal["*", "production_order.*", "stock.*"]
-SubscriptionStatus = Literal["active", "failing", "disabled"]
-DeliveryStatus = Literal["pending", "succeeded", "failed"]
+EventWildcard = TypeAliasType("EventWildcard", Literal["*", "production_order.*", "stock.*"])
+EventFilter = EventType | EventWildcard
+WebhookStatus = TypeAliasType("WebhookStatus", Literal["active", "failing", "disabled"])
+SubscriptionStatus = WebhookStatus
+WebhookSwitch = TypeAliasType("WebhookSwitch", Literal["active", "disabled"])
+DeliveryStatus = TypeAliasType("DeliveryStatus", Literal["pending", "succeeded", "failed"])
 
 URL_FIELD = Field(
     min_length=1,
@@ -57,7 +61,7 @@ class WebhookUpdate(RequestModel):
 
     url: str | None = Field(default=None, min_length=1, max_length=2000)
     events: list[EventFilter] | None = Field(default=None, min_length=1, max_length=20)
-    status: Literal["active", "disabled"] | None = Field(
+    status: WebhookSwitch | None = Field(
         default=None,
         description="`disabled` pauses deliveries (pending ones wait, new events are not "
         "queued); `active` resumes with events from then on, and clears `failing`.",
@@ -70,7 +74,7 @@ class WebhookOut(ResponseModel):
     id: uuid.UUID
     url: str
     events: list[str]
-    status: SubscriptionStatus = Field(
+    status: WebhookStatus = Field(
         description="`failing` once a delivery ran out of attempts (deliveries go on; the next "
         "success makes it `active` again); `disabled` when paused."
     )
