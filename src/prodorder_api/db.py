@@ -1,11 +1,16 @@
 """Engine, sessions and the one-transaction-per-request rule."""
 
+import json
+import os
+import uuid
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import DateTime, MetaData, event
-from sqlalchemy.engine import Dialect
+from sqlalchemy.engine import Connection, Dialect, Engine
+from sqlalchemy.engine.interfaces import ExecuteStyle
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -77,14 +82,85 @@ def is_sqlite(url: str) -> bool:
     return url.startswith("sqlite")
 
 
+# A file to append every SQL statement to (see ``trace_sql``); for the benchmark only.
+TRACE_SQL_ENV = "PRODORDER_TRACE_SQL"
+
+
 def create_engine(url: str, *, pool_size: int = 10, busy_timeout_ms: int = 30_000) -> AsyncEngine:
     if is_sqlite(url):
         engine = create_async_engine(url, connect_args={"timeout": busy_timeout_ms / 1000})
         _make_sqlite_serialisable(engine, busy_timeout_ms)
-        return engine
-    return create_async_engine(
-        url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=False
-    )
+    else:
+        engine = create_async_engine(
+            url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=False
+        )
+    trace = os.environ.get(TRACE_SQL_ENV)
+    if trace:
+        trace_sql(engine, trace)
+    return engine
+
+
+def trace_sql(engine: AsyncEngine, path: str) -> None:
+    """Append what ``engine`` sends to ``path`` as JSON lines: each statement with its
+    parameters (type-tagged), and each transaction's begin, commit and rollback, all
+    with the request id.
+
+    ``make bench`` turns a traced lifecycle into its pgbench script this way. Installed
+    only when ``PRODORDER_TRACE_SQL`` is set, so an untraced engine pays nothing.
+    """
+    from prodorder_api.observability import request_id_var
+
+    out = open(path, "a", buffering=1, encoding="utf-8")  # noqa: SIM115 - lives with the engine
+    pid = os.getpid()
+
+    def write(conn: Connection, kind: str, **fields: Any) -> None:
+        entry = {"pid": pid, "conn": id(conn.connection.dbapi_connection), "event": kind}
+        entry["request_id"] = request_id_var.get()
+        out.write(json.dumps({**entry, **fields}) + "\n")
+
+    def on_statement(
+        conn: Connection,
+        _cursor: Any,
+        statement: str,
+        parameters: Any,
+        context: Any,
+        _executemany: bool,
+    ) -> None:
+        # insertmanyvalues batches arrive flagged "many" too, but as one flat statement.
+        if context is not None and context.execute_style is ExecuteStyle.EXECUTEMANY:
+            rows = [[_traced(v) for v in row] for row in parameters]
+            write(conn, "sql", sql=statement, many=rows)
+        else:
+            write(conn, "sql", sql=statement, params=[_traced(v) for v in parameters or ()])
+
+    def on_dispose(_engine: Engine) -> None:
+        out.close()
+
+    sync = engine.sync_engine
+    event.listen(sync, "before_cursor_execute", on_statement)
+    event.listen(sync, "begin", lambda conn: write(conn, "begin"))
+    event.listen(sync, "commit", lambda conn: write(conn, "commit"))
+    event.listen(sync, "rollback", lambda conn: write(conn, "rollback"))
+    event.listen(sync, "engine_disposed", on_dispose)
+
+
+def _traced(value: Any) -> Any:
+    """A parameter as JSON that keeps its SQL type: ``{"uuid": "…"}``, ``{"decimal": "…"}``."""
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    if isinstance(value, uuid.UUID):
+        return {"uuid": str(value)}
+    if isinstance(value, Decimal):
+        return {"decimal": str(value)}
+    if isinstance(value, datetime):
+        return {"timestamp": value.isoformat()}
+    if isinstance(value, date):
+        return {"date": value.isoformat()}
+    if isinstance(value, bytes | bytearray | memoryview):
+        return {"bytes": bytes(value).hex()}
+    if isinstance(value, list | tuple):
+        return {"array": [_traced(v) for v in value]}
+    return {"text": str(value)}
 
 
 def _make_sqlite_serialisable(engine: AsyncEngine, busy_timeout_ms: int) -> None:
