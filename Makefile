@@ -6,7 +6,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 export HOST PORT
 
-.PHONY: run test lint typecheck pytest client-check fuzz soak bench-reports bench-mrp openapi migrate install install-dev clean
+.PHONY: run test lint typecheck pytest client-check fuzz bench soak bench-reports bench-mrp openapi migrate install install-dev clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -80,6 +80,19 @@ bench-mrp: install-dev
 
 openapi: install
 	$(BIN)/prodorder-api openapi --output openapi/openapi.json
+
+# The service under load beside its ceilings (pgbench, a no-op route); README "Benchmarks".
+# Not part of `make test`. Installs wrk (and pgbench) when missing; BENCH_PYTHON: an
+# interpreter that already has the package's dependencies (then .venv is left alone).
+BENCH_PYTHON ?=
+bench:
+	@command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
+	@command -v pgbench >/dev/null || (apt-get update -qq && apt-get install -y -qq postgresql-contrib)
+	@[ -n "$(BENCH_PYTHON)" ] || $(MAKE) --no-print-directory install
+	@url="$$(scripts/ensure-postgres)"; \
+	if [ -z "$$url" ]; then echo "bench: no PostgreSQL (see scripts/ensure-postgres)" >&2; exit 1; fi; \
+	BENCH_DATABASE_URL="$${BENCH_DATABASE_URL:-$$url}" PYTHONPATH=src \
+	$(or $(BENCH_PYTHON),$(BIN)/python) -m bench.run
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache prodorder.db*
