@@ -199,6 +199,12 @@ def render(r: dict[str, Any]) -> str:
             f"WARNING: the machine was {100 * m['busy_before']:.0f} % busy before the run "
             f"started; other load skews every figure."
         )
+    needed = m["clients"] + 2 * m["workers"] + 4
+    if m.get("connections_free", needed) < needed:
+        lines.append(
+            f"WARNING: only {m['connections_free']} PostgreSQL connections were free at the "
+            f"start (about {needed} needed); others' connections may starve the service."
+        )
     lines += ["", *results_table(r), "", *cost_table(r), "", *targets_table(r), ""]
     lines += ["SQL per lifecycle (the traced one; BEGIN and COMMIT count as round trips)"]
     lines += [*statements_table(r), ""]

@@ -57,6 +57,13 @@ FROM (SELECT i, lpad(to_hex((extract(epoch FROM now()) * 1000)::bigint - $4 + i)
 """
 
 
+HEADROOM_SQL = """
+SELECT current_setting('max_connections')::int
+       - current_setting('superuser_reserved_connections')::int
+       - (SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend')
+"""
+
+
 @dataclass
 class Settings:
     workers: int
@@ -71,7 +78,7 @@ class Settings:
         env = os.environ
         server = env.get("BENCH_DATABASE_URL") or env.get("TEST_DATABASE_URL") or DEFAULT_SERVER
         return cls(
-            workers=int(env.get("BENCH_WORKERS", "4")),
+            workers=int(env.get("BENCH_WORKERS", "2")),
             clients=int(env.get("BENCH_CLIENTS", "32")),
             duration=float(env.get("BENCH_DURATION", "10")),
             warmup=float(env.get("BENCH_WARMUP", "2")),
@@ -116,6 +123,13 @@ class Bench:
         subprocess.run([sys.executable, "-m", "prodorder_api.cli", "migrate"], env=env, check=True)
         sql = f"SELECT setval('production_order_number_seq', {FIRST_NUMBER})"
         asyncio.run(self._fetchval(sql))
+
+    async def _connection_headroom(self) -> int:
+        conn = await asyncpg.connect(self.admin_dsn)
+        try:
+            return int(await conn.fetchval(HEADROOM_SQL))
+        finally:
+            await conn.close()
 
     def drop_database(self) -> None:
         asyncio.run(self._admin(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)'))
@@ -310,10 +324,17 @@ class Bench:
     def run(self) -> int:
         OUT.mkdir(parents=True, exist_ok=True)
         self.results["meta"] = self.meta(machine_busy(1.0))
-        say(f"database {self.name}")
+        headroom = asyncio.run(self._connection_headroom())
+        self.results["meta"]["connections_free"] = headroom
+        say(f"database {self.name}; {headroom} PostgreSQL connections free")
         self.create_database()
         try:
             return self._run()
+        except Exception as exc:
+            say(f"FAILED: {type(exc).__name__}: {exc}")
+            if self.service is not None:
+                say(f"the service's log ends:\n{self.service.tail()}")
+            return 2
         finally:
             if self.service is not None:
                 self.service.stop()
