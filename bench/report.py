@@ -14,6 +14,10 @@ def _num(value: float | None, digits: int = 1) -> str:
     return f"{value:,.{digits}f}"
 
 
+def _ms(value: float) -> str:
+    return "overloaded" if value == math.inf else f"{_num(value, 2)} ms"
+
+
 def _pct(value: float | None) -> str:
     return "—" if value is None else f"{100 * value:.0f} %"
 
@@ -128,10 +132,10 @@ def targets_table(r: dict[str, Any]) -> list[str]:
          unexpected_contention == 0),
         ("read: HTTP ÷ no-op route", _pct(read_ratio), "≥ 25 %",
          read_ratio is not None and read_ratio >= 0.25),
-        (f"read: p99 at {r['meta']['rate']:,} requests/s", f"{_num(paced_p99, 2)} ms",
+        (f"read: p99 at {r['meta']['rate']:,} requests/s", _ms(paced_p99),
          "< 10 ms", paced_p99 < 10),
         ("list: HTTP ÷ no-op route", _pct(list_ratio), "reported", None),
-        (f"list: p99 with {r['list']['orders']:,} orders", f"{_num(list_p99, 2)} ms",
+        (f"list: p99 with {r['list']['orders']:,} orders", _ms(list_p99),
          "< 50 ms", list_p99 < 50),
     ]  # fmt: skip
     widths = [46, 12, 12, 8]
@@ -189,8 +193,9 @@ def cost_table(r: dict[str, Any]) -> list[str]:
 def render(r: dict[str, Any]) -> str:
     m = r["meta"]
     lines = [
-        f"prodorder-api benchmark, {m['at']}: {m['cpus']} CPUs, {m['pgbench']}, "
-        f"Python {m['python']}",
+        f"prodorder-api benchmark, {m['at']}: {m['cpus']} CPUs, Python {m['python']}, "
+        f"PostgreSQL {m['server_version'].split()[0]} (fsync {m['fsync']}, "
+        f"synchronous_commit {m['synchronous_commit']})",
         f"{m['workers']} uvicorn workers, {m['clients']} clients, {m['duration']:g} s per "
         f"scenario after {m['warmup']:g} s warm-up",
     ]

@@ -124,10 +124,14 @@ class Bench:
         sql = f"SELECT setval('production_order_number_seq', {FIRST_NUMBER})"
         asyncio.run(self._fetchval(sql))
 
-    async def _connection_headroom(self) -> int:
+    async def _server_facts(self) -> dict[str, Any]:
+        """Free connections, and the settings the figures depend on (durability as shipped)."""
         conn = await asyncpg.connect(self.admin_dsn)
         try:
-            return int(await conn.fetchval(HEADROOM_SQL))
+            facts = {"connections_free": int(await conn.fetchval(HEADROOM_SQL))}
+            for name in ("server_version", "fsync", "synchronous_commit", "max_connections"):
+                facts[name] = await conn.fetchval(f"SHOW {name}")
+            return facts
         finally:
             await conn.close()
 
@@ -324,9 +328,9 @@ class Bench:
     def run(self) -> int:
         OUT.mkdir(parents=True, exist_ok=True)
         self.results["meta"] = self.meta(machine_busy(1.0))
-        headroom = asyncio.run(self._connection_headroom())
-        self.results["meta"]["connections_free"] = headroom
-        say(f"database {self.name}; {headroom} PostgreSQL connections free")
+        facts = asyncio.run(self._server_facts())
+        self.results["meta"] |= facts
+        say(f"database {self.name}; {facts['connections_free']} PostgreSQL connections free")
         self.create_database()
         try:
             return self._run()
@@ -377,14 +381,10 @@ class Bench:
         return self.finish()
 
     def meta(self, idle_busy: float) -> dict[str, Any]:
-        version = subprocess.run(
-            ["pgbench", "--version"], capture_output=True, text=True, check=False
-        ).stdout.strip()
         return {
             "at": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
             "cpus": os.cpu_count(),
             "python": platform.python_version(),
-            "pgbench": version,
             "busy_before": idle_busy,
             **{k: v for k, v in vars(self.s).items() if k != "server_url"},
         }
