@@ -181,8 +181,12 @@ async def issue(
     if not issues:
         return []
     items = await ledger.lock_items(session, {i.item_id for i in issues})
-    free = await free_stock(session, sorted(items), order.location_id)
-    rank = await _fefo_rank(session, sorted(items))
+    # Free stock and lot order matter only for lot-tracked items: skip both queries
+    # when there are none (the common case on the backflush hot path).
+    lot_items = sorted(i for i, item in items.items() if item.tracking == "lot")
+    free = await free_stock(session, lot_items, order.location_id) if lot_items else {}
+    free = {item_id: free.get(item_id, _Free([])) for item_id in items}
+    rank = await _fefo_rank(session, lot_items) if lot_items else {}
     moves: list[Move] = []
     for wanted in issues:
         moves += _issue_moves(order, items[wanted.item_id], free[wanted.item_id], wanted, rank)

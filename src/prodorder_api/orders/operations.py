@@ -90,8 +90,9 @@ async def book_time(
     if data.quantity is not None:
         operation.completed_quantity += data.quantity
     order.labour_cost += value
-    order.labour.append(
+    session.add(
         OrderLabour(
+            order_id=order.id,
             operation_sequence=sequence,
             work_center_id=operation.work_center_id,
             minutes=data.minutes,

@@ -46,7 +46,6 @@ _FULL = (
     selectinload(ProductionOrder.requirements),
     selectinload(ProductionOrder.reservations),
     selectinload(ProductionOrder.operations),
-    selectinload(ProductionOrder.labour),
     selectinload(ProductionOrder.history),
 )
 
