@@ -101,6 +101,8 @@ Name = Annotated[str, AfterValidator(_clean_text), Field(min_length=1, max_lengt
 Text = Annotated[str, AfterValidator(_clean_text), Field(max_length=2000)]
 Reference = Annotated[str, AfterValidator(_clean_text), Field(min_length=1, max_length=200)]
 LotCode = Code
+# Stored as "" for untracked stock; shown as null.
+LotCodeOut = Annotated[str | None, BeforeValidator(lambda value: value or None)]
 Serial = Code
 
 

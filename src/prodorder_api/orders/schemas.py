@@ -2,13 +2,14 @@ import uuid
 from datetime import date, datetime
 from typing import Any, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field
 from typing_extensions import TypeAliasType
 
 from prodorder_api.boms.schemas import Consumption
 from prodorder_api.fields import (
     DecimalOut,
     LotCode,
+    LotCodeOut,
     NonNegativeDecimal,
     PositiveDecimal,
     Reference,
@@ -118,13 +119,8 @@ class CancelRequest(RequestModel):
 
 class ReservationOut(ResponseModel):
     location_id: uuid.UUID
-    lot_code: str | None
+    lot_code: LotCodeOut
     quantity: DecimalOut
-
-    @field_validator("lot_code", mode="before")
-    @classmethod
-    def _no_lot_is_null(cls, value: str | None) -> str | None:
-        return value or None
 
 
 class RequirementOut(ResponseModel):

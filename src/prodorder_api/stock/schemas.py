@@ -8,6 +8,7 @@ from typing_extensions import TypeAliasType
 from prodorder_api.fields import (
     DecimalOut,
     LotCode,
+    LotCodeOut,
     NonNegativeDecimal,
     NonZeroDecimal,
     PositiveDecimal,
@@ -86,7 +87,7 @@ class MovementOut(ResponseModel):
     id: uuid.UUID
     item_id: uuid.UUID
     location_id: uuid.UUID
-    lot_code: str | None
+    lot_code: LotCodeOut
     quantity: DecimalOut = Field(description="Signed: positive in, negative out.")
     type: MovementType
     unit_cost: DecimalOut
@@ -95,11 +96,6 @@ class MovementOut(ResponseModel):
     reference: str | None
     reason: str | None
     created_at: datetime
-
-    @field_validator("lot_code", mode="before")
-    @classmethod
-    def _no_lot_is_null(cls, value: str | None) -> str | None:
-        return value or None
 
 
 class StockOperation(ResponseModel):
@@ -111,13 +107,8 @@ class StockOperation(ResponseModel):
 class BalanceOut(ResponseModel):
     item_id: uuid.UUID
     location_id: uuid.UUID
-    lot_code: str | None
+    lot_code: LotCodeOut
     on_hand: DecimalOut
     reserved: DecimalOut
     available: DecimalOut = Field(description="on_hand − reserved")
     updated_at: datetime
-
-    @field_validator("lot_code", mode="before")
-    @classmethod
-    def _no_lot_is_null(cls, value: str | None) -> str | None:
-        return value or None
