@@ -48,10 +48,11 @@ pytest: install-dev
 client-check: install-dev
 	$(BIN)/python scripts/client_check.py
 
-test: lint typecheck pytest client-check
+# pytest last, so that its summary line closes the output (CI reads it).
+test: lint typecheck client-check pytest
 
 # schemathesis against the real server from its own schema, within a time budget:
-# no 5xx, and every response as documented (scripts/fuzz.py). CI runs it after `make test`.
+# no 5xx, and every response as documented (scripts/fuzz.py). CI runs it before `make test`.
 fuzz: install-dev
 	$(BIN)/python scripts/fuzz.py
 
