@@ -28,6 +28,14 @@ from pathlib import Path
 from typing import Any
 
 NEXTVAL = "SELECT nextval('production_order_number_seq')"
+
+
+def _is_nextval(sql: str) -> bool:
+    """The service's number query (``… FROM generate_series(1, :n)`` since plans
+    firm many orders at once); a lifecycle takes one number."""
+    return sql.startswith(NEXTVAL)
+
+
 STEPS = ("create", "release", "start", "complete")
 _PLACEHOLDER = re.compile(r"\$(\d+)")
 _LONE_COLON = re.compile(r"(?<!:):(?!:)")
@@ -96,7 +104,7 @@ def find_created(lifecycle: Lifecycle, fixture_ids: set[str]) -> None:
     seen_nextval = False
     for step in lifecycle.steps:
         for event in step.events:
-            if event["sql"] == NEXTVAL:
+            if _is_nextval(event["sql"]):
                 seen_nextval = True
             for row in _rows(event):
                 for value in row:
@@ -175,7 +183,7 @@ class Renderer:
         for step in self.lifecycle.steps:
             lines += [f"-- {step.name}: {step.statements} statements", "BEGIN;"]
             for event in step.events:
-                if event["sql"] == NEXTVAL:
+                if _is_nextval(event["sql"]):
                     lines.append(self.nextval())
                 elif "many" in event:
                     lines.append("\\startpipeline")

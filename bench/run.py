@@ -34,6 +34,7 @@ from sqlalchemy.engine import make_url
 from bench import ceiling, checks, fixtures, pgbench, report
 from bench.http import Connection
 from bench.procs import ROOT, CpuMeter, Server, driver, free_port, machine_busy, wrk
+from prodorder_api.events import service as events
 
 OUT = ROOT / "bench" / "out"
 DEFAULT_SERVER = "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
@@ -54,6 +55,18 @@ SELECT (substr(t, 1, 8) || '-' || substr(t, 9, 4) || '-7' || substr(h, 1, 3) || 
 FROM (SELECT i, lpad(to_hex((extract(epoch FROM now()) * 1000)::bigint - $4 + i), 12, '0') AS t,
              md5(i::text || random()::text) AS h
       FROM generate_series(1, $4) AS i) AS g
+"""
+# Their production_order.created events, as the service would have written (the final
+# whole-database check wants one per order), positioned under the sequencer's lock so
+# the dispatcher has nothing to sequence while the list scenario runs.
+BULK_EVENTS_SQL = """
+INSERT INTO events (id, type, created_at, data, position)
+SELECT o.id, 'production_order.created', o.created_at,
+       json_build_object('id', o.id::text, 'status', o.status),
+       top.position + row_number() OVER (ORDER BY o.id)
+FROM production_orders o,
+     (SELECT coalesce(max(position), 0) AS position FROM events) AS top
+WHERE o.reference LIKE 'bulk-%'
 """
 
 
@@ -280,7 +293,12 @@ class Bench:
         conn = await asyncpg.connect(self.dsn)
         try:
             location = await conn.fetchval("SELECT id FROM locations WHERE code = 'MAIN'")
-            await conn.execute(BULK_SQL, fixture["product"], fixture["bom"], location, BULK_ORDERS)
+            async with conn.transaction():
+                await conn.execute(
+                    BULK_SQL, fixture["product"], fixture["bom"], location, BULK_ORDERS
+                )
+                await conn.execute("SELECT pg_advisory_xact_lock($1)", events.SEQUENCER_LOCK)
+                await conn.execute(BULK_EVENTS_SQL)
             await conn.execute("ANALYZE")
         finally:
             await conn.close()
