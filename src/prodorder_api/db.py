@@ -3,12 +3,12 @@
 import json
 import os
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import DateTime, MetaData, event
+from sqlalchemy import DateTime, MetaData, Table, bindparam, column, event, update, values
 from sqlalchemy.engine import Connection, Dialect, Engine
 from sqlalchemy.engine.interfaces import ExecuteStyle
 from sqlalchemy.exc import IntegrityError
@@ -72,6 +72,41 @@ async def flush_unique(session: AsyncSession, conflict: str) -> None:
             await session.flush()
     except IntegrityError as exc:
         raise Conflict(conflict) from exc
+
+
+async def update_rows(
+    session: AsyncSession, model: type[Base], rows: Sequence[dict[str, Any]], **same: Any
+) -> None:
+    """``UPDATE model SET … WHERE id = …`` for every row (each a dict with ``id`` and the
+    same keys), plus ``same`` for all of them, in one statement on PostgreSQL.
+
+    There it is ``UPDATE … FROM (VALUES …)``: one statement instead of one per row
+    (an executemany of N rows is N statements for the server to parse, plan and log).
+    SQLite names no columns of a VALUES list, so there it is an executemany, which
+    costs no round trips in-process. Rows must exist and be locked by the caller;
+    the ORM identity map is not touched (see ``ledger`` for how it is kept in step).
+    """
+    if not rows:
+        return
+    table = model.__table__
+    assert isinstance(table, Table)
+    names = [name for name in rows[0] if name != "id"]
+    if session.get_bind().dialect.name == "postgresql":
+        data = values(
+            *(column(name, table.c[name].type) for name in ["id", *names]), name="v"
+        ).data([tuple(row[name] for name in ["id", *names]) for row in rows])
+        await session.execute(
+            update(table)
+            .where(table.c.id == data.c.id)
+            .values({name: data.c[name] for name in names} | same)
+        )
+        return
+    await session.execute(
+        update(table)
+        .where(table.c.id == bindparam("_id"))
+        .values({name: bindparam(f"_{name}") for name in names} | same),
+        [{f"_{name}": value for name, value in row.items()} for row in rows],
+    )
 
 
 def utcnow() -> datetime:

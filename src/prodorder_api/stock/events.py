@@ -9,22 +9,38 @@ completion backflushes, then frees what is left reserved) shows each state in tu
 
 import uuid
 from collections.abc import Iterable
-from typing import Any, Final
+from datetime import datetime
+from decimal import Decimal
+from typing import Any, Final, Protocol
 
 from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from prodorder_api.events import service as events
-from prodorder_api.stock.models import StockBalance, StockMovement
+from prodorder_api.stock.models import StockMovement
 from prodorder_api.stock.schemas import BalanceOut, MovementOut
 
 STOCK_CHANGED: Final = "stock.changed"
 
 
+class Balance(Protocol):
+    """A balance as ``BalanceOut`` shows it (the ledger's locked row)."""
+
+    item_id: uuid.UUID
+    location_id: uuid.UUID
+    lot_code: str
+    on_hand: Decimal
+    reserved: Decimal
+    updated_at: datetime
+
+    @property
+    def available(self) -> Decimal: ...
+
+
 def announce(
-    session: AsyncSession, balances: Iterable[StockBalance], movements: Iterable[StockMovement]
+    session: AsyncSession, balances: Iterable[Balance], movements: Iterable[StockMovement]
 ) -> None:
-    by_item: dict[uuid.UUID, tuple[list[StockBalance], list[StockMovement]]] = {}
+    by_item: dict[uuid.UUID, tuple[list[Balance], list[StockMovement]]] = {}
     for balance in sorted(balances, key=lambda b: (b.item_id, b.location_id, b.lot_code)):
         by_item.setdefault(balance.item_id, ([], []))[0].append(balance)
     for movement in movements:
