@@ -12,9 +12,11 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import delete, inspect, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.attributes import set_committed_value
 
+from prodorder_api.db import update_rows
 from prodorder_api.errors import InsufficientStock
 from prodorder_api.items.models import Item
 from prodorder_api.money import ZERO, to_json
@@ -130,6 +132,7 @@ async def reserve(
     await ledger.apply(session, moves)
     for move in moves:
         _hold(order, move.item_id, move.location_id, move.lot_code, move.reserved)
+    await _drop_empty_reservations(session, order)
     return sum((m.reserved for m in moves), ZERO)
 
 
@@ -142,7 +145,30 @@ async def free_reservations(session: AsyncSession, order: ProductionOrder) -> No
         if r.quantity > 0
     ]
     await ledger.apply(session, moves)
-    order.reservations.clear()
+    for reservation in order.reservations:
+        reservation.quantity = ZERO
+    await _drop_empty_reservations(session, order)
+
+
+async def _drop_empty_reservations(session: AsyncSession, order: ProductionOrder) -> None:
+    """Reservations down to 0 go: with one ``DELETE`` where the ORM would send one per
+    row, the collection then set without the ORM noticing. While the collection holds
+    a reservation added in this request (not stored yet, so the ORM must still insert
+    it from the collection's history), the ORM removes them as usual."""
+    empty = [r for r in order.reservations if r.quantity == 0]
+    if not empty:
+        return
+    kept = [r for r in order.reservations if r.quantity != 0]
+    if not all(inspect(r).persistent for r in order.reservations):
+        for reservation in empty:
+            order.reservations.remove(reservation)
+        return
+    await session.execute(
+        delete(OrderReservation).where(OrderReservation.id.in_([r.id for r in empty]))
+    )
+    for reservation in empty:
+        session.expunge(reservation)
+    set_committed_value(order, "reservations", kept)
 
 
 def _hold(
@@ -154,9 +180,7 @@ def _hold(
             location_id,
             lot,
         ):
-            reservation.quantity += delta
-            if reservation.quantity == 0:
-                order.reservations.remove(reservation)
+            reservation.quantity += delta  # at 0, see _drop_empty_reservations
             return
     if delta > 0:
         order.reservations.append(
@@ -191,11 +215,22 @@ async def issue(
     for wanted in issues:
         moves += _issue_moves(order, items[wanted.item_id], free[wanted.item_id], wanted, rank)
     movements = await ledger.apply(session, moves)
+    await _drop_empty_reservations(session, order)
     consumed: dict[uuid.UUID, Decimal] = defaultdict(lambda: ZERO)
     for wanted in issues:
         consumed[wanted.item_id] += wanted.quantity
+    stored = []
     for item_id, quantity in consumed.items():
-        _requirement(order, item_id).consumed_quantity += quantity
+        requirement = _requirement(order, item_id)
+        if inspect(requirement).persistent:
+            stored.append((requirement, requirement.consumed_quantity + quantity))
+        else:
+            requirement.consumed_quantity += quantity
+    # One UPDATE for the stored requirements, where the ORM would send one per row.
+    rows = [{"id": r.id, "consumed_quantity": consumed_now} for r, consumed_now in stored]
+    await update_rows(session, OrderRequirement, rows)
+    for requirement, consumed_now in stored:
+        set_committed_value(requirement, "consumed_quantity", consumed_now)
     order.material_cost += -sum((m.value for m in movements), ZERO)
     return movements
 
@@ -233,6 +268,8 @@ def _issue_moves(
     for reservation in sorted(held, key=lambda r: rank.get((item.id, r.lot_code), -1)):
         if remaining <= 0:
             break
+        if reservation.quantity <= 0:
+            continue  # taken by an earlier line of the same call
         if reservation.item_id != item.id or reservation.location_id != order.location_id:
             continue
         if wanted.lot_code is not None and reservation.lot_code != wanted.lot_code:

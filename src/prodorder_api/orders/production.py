@@ -116,11 +116,17 @@ async def _report_output(
     final: bool,
 ) -> None:
     expected, before = order.remaining_quantity, order.unrelieved_cost
-    flushed = await _backflush(
-        session, order, order.produced_quantity + order.scrapped_quantity + quantity
+    issues = _backflush_issues(order, order.produced_quantity + order.scrapped_quantity + quantity)
+    by_products = await _by_products(session, order)
+    # Every item this output changes, locked at once: one statement, and the id order
+    # holds across the backflush, the output and its by-products.
+    await ledger.lock_items(
+        session,
+        {order.item_id, *(i.item_id for i in issues), *(item.id for _, item, _ in by_products)},
     )
+    flushed = await _issue_value(session, order, issues)
     relief = order.unrelieved_cost if final else flushed + _share(before, quantity, expected)
-    moves = await _by_product_moves(session, order, quantity, relief)
+    moves = _by_product_moves(order, by_products, quantity, relief)
     by_product_value = sum((m.value or ZERO for m in moves), ZERO)
     value = relief - by_product_value
     moves.insert(
@@ -154,6 +160,10 @@ def _share(unrelieved: Decimal, units: Decimal, expected: Decimal) -> Decimal:
 async def _backflush(session: AsyncSession, order: ProductionOrder, units: Decimal) -> Decimal:
     """Consume backflush components up to their share of ``units`` reported; returns
     the value consumed."""
+    return await _issue_value(session, order, _backflush_issues(order, units))
+
+
+def _backflush_issues(order: ProductionOrder, units: Decimal) -> list[Issue]:
     issues = []
     for requirement in order.requirements:
         if requirement.consumption != "backflush" or not requirement.in_bom:
@@ -164,30 +174,40 @@ async def _backflush(session: AsyncSession, order: ProductionOrder, units: Decim
             issues.append(
                 Issue(requirement.component_item_id, target - requirement.consumed_quantity)
             )
+    return issues
+
+
+async def _issue_value(
+    session: AsyncSession, order: ProductionOrder, issues: list[Issue]
+) -> Decimal:
     movements = await materials.issue(session, order, issues)
     return -sum((m.value for m in movements), ZERO)
 
 
-async def _by_product_moves(
-    session: AsyncSession, order: ProductionOrder, quantity: Decimal, relief: Decimal
+ByProduct = tuple[BomByProduct, Item, Decimal]  # the line, its item, the BOM's output quantity
+
+
+async def _by_products(session: AsyncSession, order: ProductionOrder) -> list[ByProduct]:
+    rows = await session.execute(
+        select(BomByProduct, Item, Bom.output_quantity)
+        .join(Item, Item.id == BomByProduct.item_id)
+        .join(Bom, Bom.id == BomByProduct.bom_id)
+        .where(BomByProduct.bom_id == order.bom_id)
+        .order_by(BomByProduct.position)
+    )
+    return [(line, item, output) for line, item, output in rows]
+
+
+def _by_product_moves(
+    order: ProductionOrder, by_products: list[ByProduct], quantity: Decimal, relief: Decimal
 ) -> list[Move]:
     """By-products come in with the output, valued at their own average (standard)
     cost, taken out of the relief so the order's cost still balances."""
-    bom = await session.get(Bom, order.bom_id)
-    assert bom is not None
-    rows = (
-        await session.execute(
-            select(BomByProduct, Item)
-            .join(Item, Item.id == BomByProduct.item_id)
-            .where(BomByProduct.bom_id == order.bom_id)
-            .order_by(BomByProduct.position)
-        )
-    ).all()
     moves = []
     budget = relief
-    for by_product, item in rows:
+    for by_product, item, output_quantity in by_products:
         with localcontext(EXACT_CONTEXT):
-            amount = quantize(by_product.quantity * quantity / bom.output_quantity)
+            amount = quantize(by_product.quantity * quantity / output_quantity)
         if amount <= 0 or item.tracking != "none":
             continue  # tracked by-products need lots or serials the caller did not give
         unit = item.average_cost if item.average_cost is not None else item.standard_cost
