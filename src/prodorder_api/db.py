@@ -8,7 +8,7 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import DateTime, MetaData, Table, bindparam, column, event, update, values
+from sqlalchemy import ARRAY, DateTime, MetaData, Table, bindparam, event, func, update
 from sqlalchemy.engine import Connection, Dialect, Engine
 from sqlalchemy.engine.interfaces import ExecuteStyle
 from sqlalchemy.exc import IntegrityError
@@ -80,7 +80,7 @@ async def update_rows(
     """``UPDATE model SET … WHERE id = …`` for every row (each a dict with ``id`` and the
     same keys), plus ``same`` for all of them, in one statement on PostgreSQL.
 
-    There it is ``UPDATE … FROM (VALUES …)``: one statement instead of one per row
+    There it is ``UPDATE … FROM unnest(…)``: one statement instead of one per row
     (an executemany of N rows is N statements for the server to parse, plan and log).
     SQLite names no columns of a VALUES list, so there it is an executemany, which
     costs no round trips in-process. Rows must exist and be locked by the caller;
@@ -92,9 +92,13 @@ async def update_rows(
     assert isinstance(table, Table)
     names = [name for name in rows[0] if name != "id"]
     if session.get_bind().dialect.name == "postgresql":
-        data = values(
-            *(column(name, table.c[name].type) for name in ["id", *names]), name="v"
-        ).data([tuple(row[name] for name in ["id", *names]) for row in rows])
+        # unnest of one array per column: the same SQL text for any number of rows, so
+        # SQLAlchemy's statement cache and asyncpg's prepared statements both hold.
+        arrays = [
+            bindparam(f"_{name}", [row[name] for row in rows], type_=ARRAY(table.c[name].type))
+            for name in ["id", *names]
+        ]
+        data = func.unnest(*arrays).table_valued("id", *names).render_derived(name="v")
         await session.execute(
             update(table)
             .where(table.c.id == data.c.id)

@@ -423,13 +423,14 @@ async def _write_items(session: AsyncSession, valuations: list[_Valuation], now:
 
 
 async def _insert_movements(session: AsyncSession, movements: list[StockMovement]) -> None:
-    """One multi-row INSERT per 1,000 movements (12 parameters a row)."""
+    """Core, not the unit of work; on PostgreSQL one multi-row INSERT (insertmanyvalues,
+    see ``db.create_engine``) whose SQL is cached by shape."""
+    if not movements:
+        return
     columns = [c.key for c in StockMovement.__table__.columns]
-    for start in range(0, len(movements), 1000):
-        chunk = movements[start : start + 1000]
-        await session.execute(
-            insert(StockMovement).values([{c: getattr(m, c) for c in columns} for m in chunk])
-        )
+    await session.execute(
+        insert(StockMovement), [{c: getattr(m, c) for c in columns} for m in movements]
+    )
 
 
 async def _move_serials(
