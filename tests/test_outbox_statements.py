@@ -1,5 +1,5 @@
 """What the outbox costs in SQL (issue #9): a request writes all its events with one
-INSERT.
+INSERT, and the sequencer positions a batch with one UPDATE on PostgreSQL.
 
 Statements are counted as the benchmark counts them: each row of an executemany is
 one statement, since the server runs each of them."""
@@ -12,12 +12,14 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import FastAPI
-from sqlalchemy import event
+from sqlalchemy import event, select
 from sqlalchemy.engine import Connection
 from sqlalchemy.engine.interfaces import ExecuteStyle
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from prodorder_api.events import service as events
+from prodorder_api.events.models import Event
+from prodorder_api.ids import new_id
 from prodorder_api.stock import service as stock
 from prodorder_api.stock.schemas import ReceiptCreate
 from tests.helpers import create_item, ok, receive
@@ -109,3 +111,34 @@ async def receive_in_a_script(app: FastAPI, items: list[dict[str, Any]]) -> None
         for item in items:
             receipt = ReceiptCreate(item_id=uuid.UUID(item["id"]), quantity="1")
             await stock.receive(session, receipt)
+
+
+async def test_the_sequencer_positions_a_batch_in_id_order_after_the_last(
+    app: FastAPI, client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Events committed in the reverse of their id order still get the next positions
+    in id order, gap-free, a batch at a time; on PostgreSQL with one UPDATE a batch."""
+    item = await create_item(client)
+    await feed_end(client)  # positions everything committed so far
+    ids = sorted(new_id() for _ in range(7))
+    handed_out = iter(reversed(ids))
+    monkeypatch.setattr(events, "new_id", lambda: next(handed_out))
+    for _ in ids:
+        await receive(client, item["id"], 1)
+    monkeypatch.undo()
+
+    with statements(app.state.engine) as sent:
+        async with app.state.sessionmaker() as session, session.begin():
+            top = await events.last_position(session)
+            first = await events.sequence(session, batch=4)
+        async with app.state.sessionmaker() as session, session.begin():
+            rest = await events.sequence(session)
+
+    assert (first, rest) == (4, 3)
+    async with app.state.sessionmaker() as session:
+        rows = await session.execute(select(Event.id, Event.position).where(Event.id.in_(ids)))
+        position = {id_: position for id_, position in rows}
+        assert await events.last_position(session) == top + len(ids)
+    assert [position[i] for i in ids] == list(range(top + 1, top + len(ids) + 1))
+    if app.state.engine.dialect.name == "postgresql":
+        assert len(starting(sent, "UPDATE EVENTS")) == 2, starting(sent, "UPDATE")

@@ -98,6 +98,26 @@ def _forget(session: Session) -> None:
         del session.info[key]
 
 
+# Positions a batch in id order, gap-free after the highest position so far, in one
+# statement. A full batch took 1,004 statements (probe, lock, ids, top, and an ORM
+# executemany of one UPDATE per event) and takes 3 now (probe, lock, this).
+_POSITION_BATCH: Final = text(
+    """
+    UPDATE events AS e SET position = t.top + t.n
+    FROM (
+        SELECT id,
+               row_number() OVER (ORDER BY id) AS n,
+               (SELECT coalesce(max(position), 0) FROM events) AS top
+        FROM events
+        WHERE position IS NULL
+        ORDER BY id
+        LIMIT :batch
+    ) AS t
+    WHERE e.id = t.id
+    """
+)
+
+
 async def sequence(session: AsyncSession, batch: int = SEQUENCE_BATCH) -> int:
     """Position committed, unpositioned events in id order; returns how many.
 
@@ -109,10 +129,14 @@ async def sequence(session: AsyncSession, batch: int = SEQUENCE_BATCH) -> int:
         return 0  # the common case needs no lock
     if session.get_bind().dialect.name == "postgresql":
         await session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": SEQUENCER_LOCK})
+        result = await session.execute(_POSITION_BATCH, {"batch": batch})
+        return int(getattr(result, "rowcount", 0) or 0)
+    # SQLite runs in-process, so these statements cost no round trip, and they work on
+    # any SQLite (UPDATE ... FROM needs 3.33).
     ids = list(await session.scalars(unpositioned.order_by(Event.id).limit(batch)))
     if not ids:
         return 0
-    top = int(await session.scalar(select(func.coalesce(func.max(Event.position), 0))) or 0)
+    top = await last_position(session)
     await session.execute(
         update(Event), [{"id": id_, "position": top + n} for n, id_ in enumerate(ids, 1)]
     )
