@@ -19,7 +19,7 @@ feed sequences lazily before it reads.
 from collections.abc import Callable, Sequence
 from typing import Any, Final
 
-from sqlalchemy import event, func, select, text, update
+from sqlalchemy import event, func, insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session, SessionTransaction
 
@@ -32,6 +32,8 @@ PENDING: Final = "prodorder.pending_events"
 # pg_advisory_xact_lock key of the sequencer ("prodseq" in ASCII).
 SEQUENCER_LOCK: Final = 0x70726F64736571
 SEQUENCE_BATCH: Final = 1000
+# Rows per INSERT of the outbox: 4 parameters each, far below any parameter limit.
+INSERT_CHUNK: Final = 500
 
 Data = dict[str, Any] | Callable[[], dict[str, Any]]
 
@@ -47,21 +49,33 @@ def pending(session: AsyncSession | Session) -> list[tuple[str, Data]]:
 
 async def write_pending(session: AsyncSession) -> None:
     """Turn the registered events into outbox rows, in the current transaction."""
-    if not session.info.get(PENDING):
-        return
-    await session.flush()  # defaults and ids in place: data reads as GET will
-    _write(session.sync_session)
-    await session.flush()
+    if session.info.get(PENDING):
+        await session.run_sync(_write)
 
 
 def _write(session: Session) -> None:
+    """One multi-row ``INSERT INTO events`` per ``INSERT_CHUNK`` events.
+
+    Core, not ORM objects, on this hot path: the ORM sends an executemany, one INSERT
+    per event, so releasing an order of five components sent 24 statements on
+    PostgreSQL, and 19 with its six events in one INSERT. ``before_commit`` may
+    execute too, so a script's commit writes its events the same way.
+    """
+    session.flush()  # defaults and ids in place: data reads as GET will
     registered: list[tuple[str, Data]] = session.info.pop(PENDING, None) or []
     _forget(session)
     now = utcnow()
-    session.add_all(
-        Event(id=new_id(), type=type_, created_at=now, data=data() if callable(data) else data)
+    rows = [
+        {
+            "id": new_id(),
+            "type": type_,
+            "created_at": now,
+            "data": data() if callable(data) else data,
+        }
         for type_, data in registered
-    )
+    ]
+    for start in range(0, len(rows), INSERT_CHUNK):
+        session.execute(insert(Event).values(rows[start : start + INSERT_CHUNK]))
 
 
 @event.listens_for(Session, "before_commit")
@@ -84,6 +98,26 @@ def _forget(session: Session) -> None:
         del session.info[key]
 
 
+# Positions a batch in id order, gap-free after the highest position so far, in one
+# statement. A full batch took 1,004 statements (probe, lock, ids, top, and an ORM
+# executemany of one UPDATE per event) and takes 3 now (probe, lock, this).
+_POSITION_BATCH: Final = text(
+    """
+    UPDATE events AS e SET position = t.top + t.n
+    FROM (
+        SELECT id,
+               row_number() OVER (ORDER BY id) AS n,
+               (SELECT coalesce(max(position), 0) FROM events) AS top
+        FROM events
+        WHERE position IS NULL
+        ORDER BY id
+        LIMIT :batch
+    ) AS t
+    WHERE e.id = t.id
+    """
+)
+
+
 async def sequence(session: AsyncSession, batch: int = SEQUENCE_BATCH) -> int:
     """Position committed, unpositioned events in id order; returns how many.
 
@@ -95,10 +129,14 @@ async def sequence(session: AsyncSession, batch: int = SEQUENCE_BATCH) -> int:
         return 0  # the common case needs no lock
     if session.get_bind().dialect.name == "postgresql":
         await session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": SEQUENCER_LOCK})
+        result = await session.execute(_POSITION_BATCH, {"batch": batch})
+        return int(getattr(result, "rowcount", 0) or 0)
+    # SQLite runs in-process, so these statements cost no round trip, and they work on
+    # any SQLite (UPDATE ... FROM needs 3.33).
     ids = list(await session.scalars(unpositioned.order_by(Event.id).limit(batch)))
     if not ids:
         return 0
-    top = int(await session.scalar(select(func.coalesce(func.max(Event.position), 0))) or 0)
+    top = await last_position(session)
     await session.execute(
         update(Event), [{"id": id_, "position": top + n} for n, id_ in enumerate(ids, 1)]
     )
