@@ -133,11 +133,11 @@ def create_engine(url: str, *, pool_size: int = 10, busy_timeout_ms: int = 30_00
         engine = create_async_engine(
             url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=False
         )
-        # The ORM inserts several rows of one table (an order's requirements, the
-        # outbox events) as an executemany: one statement per row for the server to
-        # parse, plan and log. insertmanyvalues makes them one multi-row INSERT (per
-        # 1,000 rows), as it already does where RETURNING is wanted.
-        engine.sync_engine.dialect.use_insertmanyvalues_wo_returning = True
+    # An executemany INSERT (the ORM inserting an order's requirements, the outbox
+    # events) is one statement per row for the server to parse, plan and log;
+    # insertmanyvalues makes it one multi-row INSERT (per 1,000 rows, fewer where the
+    # driver limits parameters), as it already does where RETURNING is wanted.
+    engine.sync_engine.dialect.use_insertmanyvalues_wo_returning = True
     trace = os.environ.get(TRACE_SQL_ENV)
     if trace:
         trace_sql(engine, trace)

@@ -74,8 +74,10 @@ def _write(session: Session) -> None:
         }
         for type_, data in registered
     ]
+    # An executemany that insertmanyvalues sends as one multi-row INSERT (see
+    # ``db.create_engine``); unlike ``insert().values([...])`` its SQL is cached by shape.
     for start in range(0, len(rows), INSERT_CHUNK):
-        session.execute(insert(Event).values(rows[start : start + INSERT_CHUNK]))
+        session.execute(insert(Event), rows[start : start + INSERT_CHUNK])
 
 
 @event.listens_for(Session, "before_commit")
