@@ -3,7 +3,7 @@
 import uuid
 from collections.abc import Iterable
 
-from sqlalchemy import select, text, update
+from sqlalchemy import bindparam, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
@@ -42,10 +42,18 @@ async def get(session: AsyncSession, bom_id: str, *, for_update: bool = False) -
     return bom
 
 
+# An item's default BOM with what an order copies from it (lines and operations; the
+# by-products are read when output is reported): a statement less per order created.
+_DEFAULT_FOR = (
+    select(Bom)
+    .where(Bom.item_id == bindparam("item_id"), Bom.is_default)
+    .options(selectinload(Bom.lines), selectinload(Bom.operations))
+)
+
+
 async def default_for(session: AsyncSession, item_id: uuid.UUID) -> Bom | None:
-    return await session.scalar(
-        select(Bom).where(Bom.item_id == item_id, Bom.is_default).options(*_FULL)
-    )
+    """The item's default BOM with its lines and operations loaded."""
+    return await session.scalar(_DEFAULT_FOR, {"item_id": item_id})
 
 
 async def _serialise_bom_writes(session: AsyncSession) -> None:
