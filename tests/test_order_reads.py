@@ -14,6 +14,7 @@ from fastapi import FastAPI
 from pydantic import TypeAdapter
 from sqlalchemy import text
 
+from prodorder_api.auth import service as keys
 from prodorder_api.orders import render_sql, service
 from prodorder_api.orders.models import OrderEvent
 from prodorder_api.orders.presenter import present, summary
@@ -113,6 +114,14 @@ async def shop(client: httpx.AsyncClient) -> dict[str, Any]:
         "product": product,
         "bom": bom,
     }
+
+
+async def product_with_bom(client: httpx.AsyncClient) -> dict[str, Any]:
+    product = await create_item(client)
+    part = await create_item(client)
+    bom = {"item_id": product["id"], "lines": [{"component_item_id": part["id"], "quantity": 1}]}
+    ok(await client.post("/v1/boms", json=bom), 201)
+    return product
 
 
 async def orders_in_every_status(client: httpx.AsyncClient) -> dict[str, dict[str, Any]]:
@@ -349,6 +358,22 @@ async def test_the_read_answers_with_its_etag_and_headers_in_order(
     assert names == ["content-length", "content-type", "etag"]
     assert response.headers["content-type"] == "application/json"
     assert response.headers["etag"] == '"1"'
+
+
+async def test_a_read_on_a_key_just_looked_up_runs_on_the_requests_connection(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    """A key not in the cache is looked up through the request's session, which then holds
+    a connection: the read runs on that one rather than taking a second from the pool."""
+    order = await create_order(client, (await product_with_bom(client))["id"], 3)
+    async with app.state.sessionmaker() as session, session.begin():
+        _, token = await keys.create(session, unique("reader"), "read")
+    fresh = {"Authorization": f"Bearer {token}"}
+    response = await client.get(f"{ORDERS}/{order['id']}", headers=fresh)
+    assert response.status_code == 200
+    assert response.content == await orm_rendering(app, order["id"])
+    listed = await client.get(ORDERS, params={"item_id": order["item_id"]}, headers=fresh)
+    assert [row["id"] for row in listed.json()["data"]] == [order["id"]]
 
 
 async def test_reading_an_unknown_order_is_404(client: httpx.AsyncClient) -> None:

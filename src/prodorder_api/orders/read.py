@@ -56,7 +56,7 @@ async def order(session: AsyncSession, order_id: str) -> JsonBody:
         parsed = parse_id(order_id)
         row = None
         if parsed is not None:
-            row = await _fetch(engine, "fetchrow", render_sql.ORDER, parsed)
+            row = await _fetch(session, engine, "fetchrow", render_sql.ORDER, parsed)
         if row is None:
             raise NotFound(f"no production order with id {order_id}")
         body = _with_details(row["body"], row["details"])
@@ -88,7 +88,7 @@ async def page(session: AsyncSession, params: PageParams, filters: OrderFilters)
         listed = Page[OrderSummary](data=[summary(row) for row in rows], next_cursor=cursor)
         return JsonBody(listed.model_dump_json().encode())
     sql, args = _list_statement(params, filters)
-    found = await _fetch(engine, "fetch", sql, *args)
+    found = await _fetch(session, engine, "fetch", sql, *args)
     next_cursor = "null"
     if len(found) > params.limit:
         found = found[: params.limit]
@@ -150,10 +150,19 @@ def _postgresql(session: AsyncSession) -> AsyncEngine | None:
     return None
 
 
-async def _fetch(engine: AsyncEngine, method: str, sql: str, *args: Any) -> Any:
-    """``asyncpg.Connection.<method>(sql, *args)`` on a connection from the pool."""
+async def _fetch(
+    session: AsyncSession, engine: AsyncEngine, method: str, sql: str, *args: Any
+) -> Any:
+    """``asyncpg.Connection.<method>(sql, *args)``: on the session's connection when it
+    already holds one (a request that held two at once could starve the pool of the
+    connections it waits for), else on one taken from the pool for this statement."""
+    if session.in_transaction():
+        connection = await session.connection()
+        driver: Any = (await connection.get_raw_connection()).driver_connection
+        # A lost connection fails the session's rollback too, which invalidates it.
+        return await getattr(driver, method)(sql, *args)
     pooled = await engine.raw_connection()
-    driver: Any = pooled.driver_connection
+    driver = pooled.driver_connection
     try:
         return await getattr(driver, method)(sql, *args)
     except Exception:
