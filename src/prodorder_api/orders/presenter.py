@@ -18,7 +18,11 @@ from prodorder_api.orders.service import unit_cost
 def present(order: ProductionOrder) -> OrderOut:
     requirements = []
     for requirement in order.requirements:
-        held = [r for r in order.reservations if r.item_id == requirement.component_item_id]
+        # By location and lot code, however they were loaded (as ``render_sql`` does).
+        held = sorted(
+            (r for r in order.reservations if r.item_id == requirement.component_item_id),
+            key=lambda r: (r.location_id, r.lot_code),
+        )
         requirements.append(
             RequirementOut(
                 component_item_id=requirement.component_item_id,

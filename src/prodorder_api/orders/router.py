@@ -10,8 +10,8 @@ from prodorder_api.concurrency import IfMatch
 from prodorder_api.deps import Paging, Session
 from prodorder_api.errors import problem_responses
 from prodorder_api.fields import AwareDatetime
-from prodorder_api.orders import operations, production, service, workorder
-from prodorder_api.orders.presenter import present, summary
+from prodorder_api.orders import operations, production, read, service, workorder
+from prodorder_api.orders.presenter import present
 from prodorder_api.orders.schemas import (
     Availability,
     CancelRequest,
@@ -76,10 +76,8 @@ async def list_production_orders(
     production_plan_id: Annotated[
         uuid.UUID | None, Query(description="Orders a production plan's `firm` created.")
     ] = None,
-) -> dict[str, object]:
-    rows, cursor = await service.list_orders(
-        session,
-        paging,
+) -> Response:
+    filters = read.OrderFilters(
         list(status or []),
         item_id,
         reference,
@@ -88,7 +86,7 @@ async def list_production_orders(
         updated_after,
         production_plan_id,
     )
-    return {"data": [summary(row) for row in rows], "next_cursor": cursor}
+    return await read.page(session, paging, filters)
 
 
 @router.get(
@@ -97,8 +95,8 @@ async def list_production_orders(
     summary="Get a production order",
     responses=problem_responses(404),
 )
-async def get_production_order(order_id: str, session: Session) -> OrderOut:
-    return present(await service.get(session, order_id))
+async def get_production_order(order_id: str, session: Session) -> Response:
+    return await read.order(session, order_id)
 
 
 @router.patch(

@@ -1,0 +1,176 @@
+"""The two order reads: ``GET /v1/production-orders/{id}`` and the list.
+
+They are the API's hottest paths and were CPU-bound in Python. Measured in-process on
+PostgreSQL (2,000 requests straight into the ASGI app, ``time.process_time``): a GET
+took 2.2 ms of CPU — five ORM statements for the order and its children, ``OrderOut``
+built, then validated again by FastAPI and serialised — and a list page of 50 as much.
+
+On PostgreSQL the database now renders the response body (``render_sql``) in one
+statement, and the route sends those bytes with the ``ETag`` already set: 0.42 ms per
+GET, 0.52 ms per page, most of it now the framework's. The statement goes straight to
+asyncpg, on a connection from the engine's pool unless the session already holds one:
+one round trip instead of three (a single statement is its own snapshot, so no BEGIN
+and COMMIT around it), and 0.15-0.2 ms less CPU than through the session's transaction
+and SQLAlchemy's execution. ``tests/test_order_reads.py`` proves the bytes are those
+pydantic gives.
+
+SQLite keeps the ORM path and pydantic, serialised once instead of validated twice.
+"""
+
+import json
+import uuid
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any
+
+import pydantic_core
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+from sqlalchemy.util import greenlet_spawn
+
+from prodorder_api.concurrency import etag
+from prodorder_api.errors import NotFound
+from prodorder_api.ids import parse_id
+from prodorder_api.orders import render_sql, service
+from prodorder_api.orders.presenter import present, summary
+from prodorder_api.orders.schemas import OrderSummary
+from prodorder_api.pagination import Page, PageParams, decode_cursor, encode_cursor
+from prodorder_api.routing import JsonBody
+
+
+@dataclass(frozen=True)
+class OrderFilters:
+    """The list's filters; each one given narrows it (all of them: AND)."""
+
+    statuses: list[str] = field(default_factory=list)
+    item_id: uuid.UUID | None = None
+    reference: str | None = None
+    due_before: date | None = None
+    due_after: date | None = None
+    updated_after: datetime | None = None
+    production_plan_id: uuid.UUID | None = None
+
+
+async def order(session: AsyncSession, order_id: str) -> JsonBody:
+    """One order as ``OrderOut`` JSON, with its ``ETag``."""
+    engine = _postgresql(session)
+    if engine is not None:
+        parsed = parse_id(order_id)
+        row = None
+        if parsed is not None:
+            row = await _fetch(session, engine, "fetchrow", render_sql.ORDER, parsed)
+        if row is None:
+            raise NotFound(f"no production order with id {order_id}")
+        body = _with_details(row["body"], row["details"])
+        version: int = row["version"]
+    else:
+        found = await service.get(session, order_id)
+        body = present(found).model_dump_json().encode()
+        version = found.version
+    response = JsonBody(body)
+    response.headers["ETag"] = etag(version)
+    return response
+
+
+async def page(session: AsyncSession, params: PageParams, filters: OrderFilters) -> JsonBody:
+    """One page of orders as ``OrderSummary`` JSON (``Page[OrderSummary]``)."""
+    engine = _postgresql(session)
+    if engine is None:
+        rows, cursor = await service.list_orders(
+            session,
+            params,
+            filters.statuses,
+            filters.item_id,
+            filters.reference,
+            filters.due_before,
+            filters.due_after,
+            filters.updated_after,
+            filters.production_plan_id,
+        )
+        listed = Page[OrderSummary](data=[summary(row) for row in rows], next_cursor=cursor)
+        return JsonBody(listed.model_dump_json().encode())
+    sql, args = _list_statement(params, filters)
+    found = await _fetch(session, engine, "fetch", sql, *args)
+    next_cursor = "null"
+    if len(found) > params.limit:
+        found = found[: params.limit]
+        next_cursor = f'"{encode_cursor(found[-1]["id"])}"'  # URL-safe base64: no escapes
+    data = ",".join(row["body"] for row in found)
+    return JsonBody(f'{{"data":[{data}],"next_cursor":{next_cursor}}}'.encode())
+
+
+def _list_statement(params: PageParams, filters: OrderFilters) -> tuple[str, list[Any]]:
+    """The page's statement: what ``service.list_orders`` and ``paginate`` select, as SQL
+    with only the conditions given (so each shape gets its own plan and index)."""
+    conditions: list[str] = []
+    args: list[Any] = []
+
+    def where(condition: str, value: Any) -> None:
+        args.append(value)
+        conditions.append(condition.format(f"${len(args)}"))
+
+    if filters.production_plan_id is not None:
+        where("production_plan_id = {}", filters.production_plan_id)
+    if filters.statuses:
+        where("status = ANY({}::text[])", list(filters.statuses))
+    if filters.item_id is not None:
+        where("item_id = {}", filters.item_id)
+    if filters.reference is not None:
+        where("reference = {}", filters.reference)
+    if filters.due_before is not None:
+        where("due_date < {}", filters.due_before)
+    if filters.due_after is not None:
+        where("due_date > {}", filters.due_after)
+    if filters.updated_after is not None:
+        where("updated_at > {}", filters.updated_after)
+    if params.cursor is not None:
+        where("id > {}", decode_cursor(params.cursor))
+    args.append(params.limit + 1)
+    sql = f"SELECT id, {render_sql.SUMMARY} AS body FROM production_orders"
+    if conditions:
+        sql += " WHERE " + " AND ".join(conditions)
+    return f"{sql} ORDER BY id LIMIT ${len(args)}", args
+
+
+def _with_details(body: str, details: list[str] | None) -> bytes:
+    """The document with each ``DETAILS`` mark replaced by its history entry's details,
+    serialised as the ORM path does: the stored JSON loaded, then dumped by pydantic."""
+    if not details:
+        return body.encode()
+    pieces = body.encode().split(render_sql.DETAILS.encode())
+    out = [pieces[0]]
+    for stored, rest in zip(details, pieces[1:], strict=True):
+        out += (pydantic_core.to_json(json.loads(stored)), rest)
+    return b"".join(out)
+
+
+def _postgresql(session: AsyncSession) -> AsyncEngine | None:
+    """The session's engine when it is PostgreSQL's, else None (SQLite: the ORM path)."""
+    engine = session.bind
+    if isinstance(engine, AsyncEngine) and engine.dialect.name == "postgresql":
+        return engine
+    return None
+
+
+async def _fetch(
+    session: AsyncSession, engine: AsyncEngine, method: str, sql: str, *args: Any
+) -> Any:
+    """``asyncpg.Connection.<method>(sql, *args)``: on the session's connection when it
+    already holds one (a request that held two at once could starve the pool of the
+    connections it waits for), else on one taken from the pool for this statement."""
+    if session.in_transaction():
+        connection = await session.connection()
+        driver: Any = (await connection.get_raw_connection()).driver_connection
+        # A lost connection fails the session's rollback too, which invalidates it.
+        return await getattr(driver, method)(sql, *args)
+    pooled = await engine.raw_connection()
+    driver = pooled.driver_connection
+    try:
+        return await getattr(driver, method)(sql, *args)
+    except Exception:
+        if driver.is_closed():  # the connection is lost: the pool must not hand it out again
+            await greenlet_spawn(pooled.invalidate)
+        raise
+    finally:
+        # Through a greenlet, like AsyncConnection.close: a checkin may close the
+        # connection (pool overflow), and the driver's close is awaited.
+        await greenlet_spawn(pooled.close)
