@@ -39,7 +39,7 @@ class Precondition:
 ANY = Precondition()
 
 
-def if_match_header(
+async def if_match_header(
     if_match: Annotated[
         str | None,
         Header(

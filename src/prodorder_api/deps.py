@@ -10,7 +10,7 @@ from prodorder_api.pagination import PageParams, page_params
 from prodorder_api.settings import Settings
 
 
-def app_settings(request: Request) -> Settings:
+async def app_settings(request: Request) -> Settings:
     """The settings the app was built with (``create_app``)."""
     settings: Settings = request.app.state.settings
     return settings
