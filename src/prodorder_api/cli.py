@@ -132,15 +132,14 @@ def _migrate() -> None:
 
 
 def _serve(args: argparse.Namespace) -> None:
-    import uvicorn
-
+    from prodorder_api import serve
     from prodorder_api.settings import get_settings
 
     settings = get_settings()
     if args.migrate:
         _migrate()
     asyncio.run(_first_key())
-    uvicorn.run(
+    serve.run(
         "prodorder_api.main:app",
         host=args.host or settings.host,
         port=args.port or settings.port,
