@@ -31,6 +31,7 @@ from prodorder_api.concurrency import etag
 from prodorder_api.errors import NotFound
 from prodorder_api.ids import parse_id
 from prodorder_api.orders import render_sql, service
+from prodorder_api.orders.models import ProductionOrder
 from prodorder_api.orders.presenter import present, summary
 from prodorder_api.orders.schemas import OrderSummary
 from prodorder_api.pagination import Page, PageParams, decode_cursor, encode_cursor
@@ -63,11 +64,17 @@ async def order(session: AsyncSession, order_id: str) -> JsonBody:
         body = _with_details(row["body"], row["details"])
         version: int = row["version"]
     else:
-        found = await service.get(session, order_id)
-        body = present(found).model_dump_json().encode()
-        version = found.version
+        return order_json(await service.get(session, order_id))
     response = JsonBody(body)
     response.headers["ETag"] = etag(version)
+    return response
+
+
+def order_json(order: ProductionOrder, status_code: int = 200) -> JsonBody:
+    """``OrderOut`` of an order in hand, serialised once (no second validation against
+    the route's ``response_model``), with its ``ETag``: what every action answers."""
+    response = JsonBody(present(order).model_dump_json().encode(), status_code=status_code)
+    response.headers["ETag"] = etag(order.version)
     return response
 
 

@@ -11,7 +11,6 @@ from prodorder_api.deps import Paging, Session
 from prodorder_api.errors import problem_responses
 from prodorder_api.fields import AwareDatetime
 from prodorder_api.orders import operations, production, read, service, workorder
-from prodorder_api.orders.presenter import present
 from prodorder_api.orders.schemas import (
     Availability,
     CancelRequest,
@@ -52,10 +51,10 @@ LIFECYCLE = "\n\nAllowed actions by status (else 409 `invalid_transition`):\n\n"
     summary="Create a production order",
     responses=problem_responses(422),
 )
-async def create_production_order(body: OrderCreate, session: Session) -> OrderOut:
+async def create_production_order(body: OrderCreate, session: Session) -> Response:
     """Status `planned`; requirements from the BOM (scrap included), operations copied
     with their planned minutes. `bom_id` defaults to the item's default BOM."""
-    return present(await service.create(session, body))
+    return read.order_json(await service.create(session, body), status_code=201)
 
 
 @router.get(
@@ -107,10 +106,10 @@ async def get_production_order(order_id: str, session: Session) -> Response:
 )
 async def update_production_order(
     order_id: str, body: OrderUpdate, session: Session, if_match: IfMatch
-) -> OrderOut:
+) -> Response:
     """`quantity` only while planned (requirements recomputed); dates, priority, notes and
     reference until the order is completed or cancelled."""
-    return present(await service.update(session, order_id, body, if_match))
+    return read.order_json(await service.update(session, order_id, body, if_match))
 
 
 @router.get(
@@ -138,9 +137,9 @@ async def release_production_order(
     session: Session,
     if_match: IfMatch,
     body: Annotated[ReleaseRequest | None, Body()] = None,
-) -> OrderOut:
+) -> Response:
     allow = body.allow_shortage if body else False
-    return present(await service.release(session, order_id, allow, if_match))
+    return read.order_json(await service.release(session, order_id, allow, if_match))
 
 
 @router.post(
@@ -149,9 +148,9 @@ async def release_production_order(
     summary="Top up reservations",
     responses=ACTION_ERRORS,
 )
-async def reserve_production_order(order_id: str, session: Session, if_match: IfMatch) -> OrderOut:
+async def reserve_production_order(order_id: str, session: Session, if_match: IfMatch) -> Response:
     """Reserves what is still missing from stock that has arrived since release."""
-    return present(await service.reserve(session, order_id, if_match))
+    return read.order_json(await service.reserve(session, order_id, if_match))
 
 
 @router.post(
@@ -162,8 +161,8 @@ async def reserve_production_order(order_id: str, session: Session, if_match: If
 )
 async def unrelease_production_order(
     order_id: str, session: Session, if_match: IfMatch
-) -> OrderOut:
-    return present(await service.unrelease(session, order_id, if_match))
+) -> Response:
+    return read.order_json(await service.unrelease(session, order_id, if_match))
 
 
 @router.post(
@@ -172,8 +171,8 @@ async def unrelease_production_order(
     summary="Start production",
     responses=ACTION_ERRORS,
 )
-async def start_production_order(order_id: str, session: Session, if_match: IfMatch) -> OrderOut:
-    return present(await service.start(session, order_id, if_match))
+async def start_production_order(order_id: str, session: Session, if_match: IfMatch) -> Response:
+    return read.order_json(await service.start(session, order_id, if_match))
 
 
 @router.post(
@@ -184,10 +183,10 @@ async def start_production_order(order_id: str, session: Session, if_match: IfMa
 )
 async def consume_production_order(
     order_id: str, body: ConsumptionRequest, session: Session, if_match: IfMatch
-) -> OrderOut:
+) -> Response:
     """Manual issue: from the order's reservation first, then free stock (lots FEFO).
     Items outside the BOM are allowed and recorded."""
-    return present(await production.consume(session, order_id, body, if_match))
+    return read.order_json(await production.consume(session, order_id, body, if_match))
 
 
 @router.post(
@@ -198,10 +197,10 @@ async def consume_production_order(
 )
 async def report_production_order_output(
     order_id: str, body: OutputRequest, session: Session, if_match: IfMatch
-) -> OrderOut:
+) -> Response:
     """Receives finished goods into the output location and backflushes `backflush`
     components in proportion; valued from the order's unrelieved cost."""
-    return present(await production.output(session, order_id, body, if_match))
+    return read.order_json(await production.output(session, order_id, body, if_match))
 
 
 @router.post(
@@ -212,9 +211,11 @@ async def report_production_order_output(
 )
 async def scrap_production_order(
     order_id: str, body: ScrapRequest, session: Session, if_match: IfMatch
-) -> OrderOut:
+) -> Response:
     """Finished units lost: their backflush components are consumed, nothing is received."""
-    return present(await production.scrap(session, order_id, body.quantity, body.reason, if_match))
+    return read.order_json(
+        await production.scrap(session, order_id, body.quantity, body.reason, if_match)
+    )
 
 
 @router.post(
@@ -228,10 +229,10 @@ async def complete_production_order(
     session: Session,
     if_match: IfMatch,
     body: Annotated[CompleteRequest | None, Body()] = None,
-) -> OrderOut:
+) -> Response:
     """Reports the final output (default: quantity − produced − scrapped, never below 0),
     backflushes, frees leftover reservations and settles the cost. Final."""
-    return present(
+    return read.order_json(
         await production.complete(session, order_id, body or CompleteRequest(), if_match)
     )
 
@@ -247,10 +248,12 @@ async def cancel_production_order(
     session: Session,
     if_match: IfMatch,
     body: Annotated[CancelRequest | None, Body()] = None,
-) -> OrderOut:
+) -> Response:
     """Frees reservations; final. An in-progress order can be cancelled only while
     nothing was consumed or produced (409 `conflict` otherwise)."""
-    return present(await service.cancel(session, order_id, body.reason if body else None, if_match))
+    return read.order_json(
+        await service.cancel(session, order_id, body.reason if body else None, if_match)
+    )
 
 
 Sequence = Annotated[int, Path(ge=1, le=100_000, description="The operation's sequence.")]
@@ -271,8 +274,8 @@ OPERATION = (
 )
 async def start_production_order_operation(
     order_id: str, sequence: Sequence, session: Session, if_match: IfMatch
-) -> OrderOut:
-    return present(await operations.start(session, order_id, sequence, if_match))
+) -> Response:
+    return read.order_json(await operations.start(session, order_id, sequence, if_match))
 
 
 @router.post(
@@ -286,8 +289,8 @@ async def start_production_order_operation(
 )
 async def book_production_order_operation_time(
     order_id: str, sequence: Sequence, body: TimeBooking, session: Session, if_match: IfMatch
-) -> OrderOut:
-    return present(await operations.book_time(session, order_id, sequence, body, if_match))
+) -> Response:
+    return read.order_json(await operations.book_time(session, order_id, sequence, body, if_match))
 
 
 @router.post(
@@ -299,8 +302,8 @@ async def book_production_order_operation_time(
 )
 async def complete_production_order_operation(
     order_id: str, sequence: Sequence, session: Session, if_match: IfMatch
-) -> OrderOut:
-    return present(await operations.complete(session, order_id, sequence, if_match))
+) -> Response:
+    return read.order_json(await operations.complete(session, order_id, sequence, if_match))
 
 
 @router.get(
