@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.pool import ConnectionPoolEntry
 from sqlalchemy.types import TypeDecorator
 from starlette.requests import Request
@@ -82,9 +83,9 @@ async def update_rows(
 
     There it is ``UPDATE … FROM unnest(…)``: one statement instead of one per row
     (an executemany of N rows is N statements for the server to parse, plan and log).
-    SQLite names no columns of a VALUES list, so there it is an executemany, which
-    costs no round trips in-process. Rows must exist and be locked by the caller;
-    the ORM identity map is not touched (see ``ledger`` for how it is kept in step).
+    SQLite has no ``unnest``, so there it is an executemany, which costs no round
+    trips in-process. Rows must exist and be locked by the caller; the ORM identity
+    map is not touched (``update_loaded`` keeps loaded objects in step).
     """
     if not rows:
         return
@@ -111,6 +112,21 @@ async def update_rows(
         .values({name: bindparam(f"_{name}") for name in names} | same),
         [{f"_{name}": value for name, value in row.items()} for row in rows],
     )
+
+
+async def update_loaded(
+    session: AsyncSession, changes: Sequence[tuple[Base, dict[str, Any]]], **same: Any
+) -> None:
+    """``update_rows`` for objects the session has loaded (all of one model): one
+    statement, then each object's new values set as committed, so the unit of work
+    neither writes them again nor shows the old ones."""
+    if not changes:
+        return
+    rows = [{"id": getattr(obj, "id"), **values} for obj, values in changes]  # noqa: B009
+    await update_rows(session, type(changes[0][0]), rows, **same)
+    for obj, values in changes:
+        for name, value in (values | same).items():
+            set_committed_value(obj, name, value)
 
 
 def utcnow() -> datetime:

@@ -16,7 +16,7 @@ from sqlalchemy import delete, inspect, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 
-from prodorder_api.db import update_rows
+from prodorder_api.db import Base, update_loaded
 from prodorder_api.errors import InsufficientStock
 from prodorder_api.items.models import Item
 from prodorder_api.money import ZERO, to_json
@@ -219,18 +219,16 @@ async def issue(
     consumed: dict[uuid.UUID, Decimal] = defaultdict(lambda: ZERO)
     for wanted in issues:
         consumed[wanted.item_id] += wanted.quantity
-    stored = []
+    stored: list[tuple[Base, dict[str, Any]]] = []
     for item_id, quantity in consumed.items():
         requirement = _requirement(order, item_id)
         if inspect(requirement).persistent:
-            stored.append((requirement, requirement.consumed_quantity + quantity))
+            total = requirement.consumed_quantity + quantity
+            stored.append((requirement, {"consumed_quantity": total}))
         else:
             requirement.consumed_quantity += quantity
     # One UPDATE for the stored requirements, where the ORM would send one per row.
-    rows = [{"id": r.id, "consumed_quantity": consumed_now} for r, consumed_now in stored]
-    await update_rows(session, OrderRequirement, rows)
-    for requirement, consumed_now in stored:
-        set_committed_value(requirement, "consumed_quantity", consumed_now)
+    await update_loaded(session, stored)
     order.material_cost += -sum((m.value for m in movements), ZERO)
     return movements
 

@@ -34,7 +34,7 @@ from sqlalchemy.orm import Session, SessionTransaction, aliased
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.util import identity_key
 
-from prodorder_api.db import update_rows, utcnow
+from prodorder_api.db import Base, update_loaded, update_rows, utcnow
 from prodorder_api.errors import Conflict, InsufficientStock, ValidationFailed
 from prodorder_api.ids import new_id
 from prodorder_api.items.models import Item
@@ -228,7 +228,7 @@ async def apply(session: AsyncSession, moves: Sequence[Move]) -> list[StockMovem
             )
         )
     await _write_balances(session, changed, now)
-    await _write_items(session, [v for v in valuations.values()], now)
+    await _write_items(session, list(valuations.values()), now)
     await _insert_movements(session, movements)
     await _move_serials(session, items, moves)
     stock_events.announce(session, balances.values(), movements)
@@ -404,22 +404,16 @@ async def _write_balances(session: AsyncSession, changed: list[_Balance], now: d
 
 async def _write_items(session: AsyncSession, valuations: list[_Valuation], now: datetime) -> None:
     """Each item's new stock value and average; the loaded (locked) item follows."""
-    rows = []
+    changes: list[tuple[Base, dict[str, Any]]] = []
     for valuation in valuations:
         item = valuation.item
         if valuation.value >= MAX_MAGNITUDE:
             raise ValidationFailed(["body", "quantity"], "the stock value would exceed 10^12")
         average = div(valuation.value, valuation.on_hand) if valuation.on_hand > 0 else None
         average = average if average is not None else item.average_cost
-        if (item.stock_value, item.average_cost) == (valuation.value, average):
-            continue
-        rows.append({"id": item.id, "stock_value": valuation.value, "average_cost": average})
-    await update_rows(session, Item, rows, updated_at=now)
-    for row in rows:
-        item = next(v.item for v in valuations if v.item.id == row["id"])
-        set_committed_value(item, "stock_value", row["stock_value"])
-        set_committed_value(item, "average_cost", row["average_cost"])
-        set_committed_value(item, "updated_at", now)
+        if (item.stock_value, item.average_cost) != (valuation.value, average):
+            changes.append((item, {"stock_value": valuation.value, "average_cost": average}))
+    await update_loaded(session, changes, updated_at=now)
 
 
 async def _insert_movements(session: AsyncSession, movements: list[StockMovement]) -> None:
