@@ -74,6 +74,23 @@ TAGS = [
 ]
 
 
+# In the OpenAPI document's order.
+ROUTERS = (
+    health_router,
+    items_router,
+    locations_router,
+    stock_router,
+    lots_router,
+    boms_router,
+    orders_router,
+    planning_router,
+    work_centers_router,
+    reports_router,
+    events_router,
+    webhooks_router,
+)
+
+
 def operation_id(route: APIRoute) -> str:
     """`create_item` → `createItem`: stable, readable names for generated clients."""
     head, *rest = route.name.split("_")
@@ -120,21 +137,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(MetricsMiddleware)
     app.add_middleware(RequestIdMiddleware)
     app.add_api_route("/metrics", metrics.render, include_in_schema=False, methods=["GET"])
-    routers = (
-        health_router,
-        items_router,
-        locations_router,
-        stock_router,
-        lots_router,
-        boms_router,
-        orders_router,
-        planning_router,
-        work_centers_router,
-        reports_router,
-        events_router,
-        webhooks_router,
-    )
-    for router in routers:
+    # Requests are matched against routes in order, one by one (~1 µs each): the
+    # production orders, the hottest paths, come first. The document keeps its own order.
+    for router in sorted(ROUTERS, key=lambda router: router is not orders_router):
         app.include_router(router)
     app.openapi = lambda: openapi_document(app)  # type: ignore[method-assign]
     return app
@@ -150,6 +155,10 @@ def openapi_document(app: FastAPI) -> dict[str, Any]:
         description=app.description,
         routes=app.routes,
         tags=app.openapi_tags,
+    )
+    documented = [r.path for router in ROUTERS for r in router.routes if isinstance(r, APIRoute)]
+    schema["paths"] = dict(
+        sorted(schema.get("paths", {}).items(), key=lambda path: documented.index(path[0]))
     )
     problem = {PROBLEM_MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}}
     for path in schema.get("paths", {}).values():

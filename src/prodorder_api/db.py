@@ -146,9 +146,14 @@ def create_engine(url: str, *, pool_size: int = 10, busy_timeout_ms: int = 30_00
         engine = create_async_engine(url, connect_args={"timeout": busy_timeout_ms / 1000})
         _make_sqlite_serialisable(engine, busy_timeout_ms)
     else:
-        engine = create_async_engine(
-            url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=False
-        )
+        # No overflow: a connection opened beyond the pool is closed again as soon as
+        # it is returned, and under load that meant a new PostgreSQL backend (fork,
+        # authentication, asyncpg set-up) for a large share of requests. In `make
+        # bench` 60 backends a second came and went on the GET scenario alone, and a
+        # third of the machine's CPU was their start and exit: 2,000 GETs/s with
+        # overflow, 2,900 without (wrk, 32 connections, 2 workers). Requests
+        # beyond the pool wait for a connection instead; none holds two at once.
+        engine = create_async_engine(url, pool_size=pool_size, max_overflow=0, pool_pre_ping=False)
     # An executemany INSERT (the ORM inserting an order's requirements, the outbox
     # events) is one statement per row for the server to parse, plan and log;
     # insertmanyvalues makes it one multi-row INSERT (per 1,000 rows, fewer where the
@@ -266,4 +271,7 @@ async def session_dependency(request: Request) -> AsyncIterator[AsyncSession]:
         await session.rollback()
         raise
     finally:
-        await session.close()
+        # A session that holds no transaction holds no connection either; closing it
+        # only costs a greenlet switch (on a GET that read through the pool, say).
+        if session.in_transaction():
+            await session.close()
