@@ -22,6 +22,7 @@ from prodorder_api.orders.schemas import OrderOut, OrderSummary
 from prodorder_api.pagination import Page, PageParams
 from tests.helpers import create_item, ok, problem, receive, unique
 from tests.order_helpers import act, create_order
+from tests.test_events import events_after, feed_end, of_order
 
 ORDERS = "/v1/production-orders"
 # Text that JSON must escape, and text that it must not.
@@ -392,3 +393,49 @@ async def test_a_list_page_has_no_etag(client: httpx.AsyncClient) -> None:
 def test_the_sql_renders_every_field_of_the_models_in_order() -> None:
     assert [name for name, _ in render_sql.ORDER_FIELDS] == list(OrderOut.model_fields)
     assert [name for name, _ in render_sql.SUMMARY_FIELDS] == list(OrderSummary.model_fields)
+
+
+async def test_each_action_answers_and_announces_the_order_as_get_then_shows_it(
+    client: httpx.AsyncClient,
+) -> None:
+    """An action renders its answer after flushing its changes (on PostgreSQL, in SQL,
+    with only the collections it used loaded) and its event reuses that document: both
+    must be what a GET right after shows, byte for byte, with every kind of content."""
+    s = await shop(client)
+    start = await feed_end(client)
+    created = await client.post(ORDERS, json={"item_id": s["product"]["id"], "quantity": "3"})
+    assert created.status_code == 201, created.text
+    order = created.json()
+    steps = [
+        ("create", created),
+        ("release", await act(client, order, "release")),
+        ("start", await act(client, order, "start")),
+        ("operation start", await act(client, order, "operations/10/start")),
+        ("time", await act(client, order, "operations/10/time", {"minutes": "7.5"})),
+        (
+            "consume",
+            await act(
+                client,
+                order,
+                "consumptions",
+                {"lines": [{"item_id": s["bolt"]["id"], "quantity": "2"}]},
+            ),
+        ),
+        ("output", await act(client, order, "outputs", {"quantity": "1"})),
+        ("complete", await act(client, order, "complete")),
+    ]
+    for name, response in steps:
+        assert response.status_code in (200, 201), f"{name}: {response.text}"
+        assert response.headers["etag"] == f'"{response.json()["version"]}"', name
+    final = await client.get(f"{ORDERS}/{order['id']}")
+    assert steps[-1][1].content == final.content, first_difference(
+        steps[-1][1].content, final.content
+    )
+    assert final.json()["status"] == "completed"
+    assert len(final.json()["history"]) == len(steps)
+    announced = of_order(await events_after(client, start), order["id"])
+    by_version = {data["version"]: data for _, data in announced}
+    for name, response in steps:
+        # Each response is the order as it was then: the event of the same version.
+        assert by_version[response.json()["version"]] == response.json(), name
+    assert announced[-1] == ("production_order.completed", final.json())

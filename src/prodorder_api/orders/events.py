@@ -8,6 +8,7 @@ unrelease, consumption, scrap, operation start or booked time) emit
 for the order (starting an operation on a released order emits ``started`` only).
 """
 
+import json
 from decimal import Decimal
 from typing import Any, Final
 
@@ -53,7 +54,17 @@ def emit(order: ProductionOrder, action: str, **details: Any) -> None:
 
 
 def _snapshot(order: ProductionOrder) -> dict[str, Any]:
-    # Imported here: the presenter imports the order service, which imports this module.
+    """The order as ``GET`` shows it: the response's document when the request
+    answered with this order as it is now, else presented here."""
+    # Imported here: they import the order service, which imports this module.
+    from prodorder_api.orders import read, service
     from prodorder_api.orders.presenter import present
 
+    session = object_session(order)
+    assert session is not None  # emit() checked, and the events are written in it
+    document = read.presented(session, order)
+    if document is not None:
+        snapshot: dict[str, Any] = json.loads(document)
+        return snapshot
+    service.load_children(session, order)
     return present(order).model_dump(mode="json")

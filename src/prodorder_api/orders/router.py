@@ -54,7 +54,7 @@ LIFECYCLE = "\n\nAllowed actions by status (else 409 `invalid_transition`):\n\n"
 async def create_production_order(body: OrderCreate, session: Session) -> Response:
     """Status `planned`; requirements from the BOM (scrap included), operations copied
     with their planned minutes. `bom_id` defaults to the item's default BOM."""
-    return read.order_json(await service.create(session, body), status_code=201)
+    return await read.order_json(await service.create(session, body), status_code=201)
 
 
 @router.get(
@@ -109,7 +109,7 @@ async def update_production_order(
 ) -> Response:
     """`quantity` only while planned (requirements recomputed); dates, priority, notes and
     reference until the order is completed or cancelled."""
-    return read.order_json(await service.update(session, order_id, body, if_match))
+    return await read.order_json(await service.update(session, order_id, body, if_match))
 
 
 @router.get(
@@ -139,7 +139,7 @@ async def release_production_order(
     body: Annotated[ReleaseRequest | None, Body()] = None,
 ) -> Response:
     allow = body.allow_shortage if body else False
-    return read.order_json(await service.release(session, order_id, allow, if_match))
+    return await read.order_json(await service.release(session, order_id, allow, if_match))
 
 
 @router.post(
@@ -150,7 +150,7 @@ async def release_production_order(
 )
 async def reserve_production_order(order_id: str, session: Session, if_match: IfMatch) -> Response:
     """Reserves what is still missing from stock that has arrived since release."""
-    return read.order_json(await service.reserve(session, order_id, if_match))
+    return await read.order_json(await service.reserve(session, order_id, if_match))
 
 
 @router.post(
@@ -162,7 +162,7 @@ async def reserve_production_order(order_id: str, session: Session, if_match: If
 async def unrelease_production_order(
     order_id: str, session: Session, if_match: IfMatch
 ) -> Response:
-    return read.order_json(await service.unrelease(session, order_id, if_match))
+    return await read.order_json(await service.unrelease(session, order_id, if_match))
 
 
 @router.post(
@@ -172,7 +172,7 @@ async def unrelease_production_order(
     responses=ACTION_ERRORS,
 )
 async def start_production_order(order_id: str, session: Session, if_match: IfMatch) -> Response:
-    return read.order_json(await service.start(session, order_id, if_match))
+    return await read.order_json(await service.start(session, order_id, if_match))
 
 
 @router.post(
@@ -186,7 +186,7 @@ async def consume_production_order(
 ) -> Response:
     """Manual issue: from the order's reservation first, then free stock (lots FEFO).
     Items outside the BOM are allowed and recorded."""
-    return read.order_json(await production.consume(session, order_id, body, if_match))
+    return await read.order_json(await production.consume(session, order_id, body, if_match))
 
 
 @router.post(
@@ -200,7 +200,7 @@ async def report_production_order_output(
 ) -> Response:
     """Receives finished goods into the output location and backflushes `backflush`
     components in proportion; valued from the order's unrelieved cost."""
-    return read.order_json(await production.output(session, order_id, body, if_match))
+    return await read.order_json(await production.output(session, order_id, body, if_match))
 
 
 @router.post(
@@ -213,7 +213,7 @@ async def scrap_production_order(
     order_id: str, body: ScrapRequest, session: Session, if_match: IfMatch
 ) -> Response:
     """Finished units lost: their backflush components are consumed, nothing is received."""
-    return read.order_json(
+    return await read.order_json(
         await production.scrap(session, order_id, body.quantity, body.reason, if_match)
     )
 
@@ -232,7 +232,7 @@ async def complete_production_order(
 ) -> Response:
     """Reports the final output (default: quantity − produced − scrapped, never below 0),
     backflushes, frees leftover reservations and settles the cost. Final."""
-    return read.order_json(
+    return await read.order_json(
         await production.complete(session, order_id, body or CompleteRequest(), if_match)
     )
 
@@ -251,7 +251,7 @@ async def cancel_production_order(
 ) -> Response:
     """Frees reservations; final. An in-progress order can be cancelled only while
     nothing was consumed or produced (409 `conflict` otherwise)."""
-    return read.order_json(
+    return await read.order_json(
         await service.cancel(session, order_id, body.reason if body else None, if_match)
     )
 
@@ -275,7 +275,7 @@ OPERATION = (
 async def start_production_order_operation(
     order_id: str, sequence: Sequence, session: Session, if_match: IfMatch
 ) -> Response:
-    return read.order_json(await operations.start(session, order_id, sequence, if_match))
+    return await read.order_json(await operations.start(session, order_id, sequence, if_match))
 
 
 @router.post(
@@ -290,7 +290,8 @@ async def start_production_order_operation(
 async def book_production_order_operation_time(
     order_id: str, sequence: Sequence, body: TimeBooking, session: Session, if_match: IfMatch
 ) -> Response:
-    return read.order_json(await operations.book_time(session, order_id, sequence, body, if_match))
+    booked = await operations.book_time(session, order_id, sequence, body, if_match)
+    return await read.order_json(booked)
 
 
 @router.post(
@@ -303,7 +304,7 @@ async def book_production_order_operation_time(
 async def complete_production_order_operation(
     order_id: str, sequence: Sequence, session: Session, if_match: IfMatch
 ) -> Response:
-    return read.order_json(await operations.complete(session, order_id, sequence, if_match))
+    return await read.order_json(await operations.complete(session, order_id, sequence, if_match))
 
 
 @router.get(
