@@ -79,22 +79,24 @@ async def order_json(order: ProductionOrder, status_code: int = 200) -> JsonBody
     answers, serialised once (no second validation against the route's
     ``response_model``).
 
-    On PostgreSQL the request's changes are flushed and the database renders the
-    document, as for ``GET``: the collections an action did not need stay unloaded
-    (a start loads none), and the one statement replaces up to three SELECTs and
-    ``present``. SQLite loads what is missing and presents. The bytes are kept on the
-    session for the order's event, which shows the same document (``presented``).
+    When the action left collections unloaded (a start loads none), PostgreSQL gets
+    the request's changes flushed and renders the document, as for ``GET``: one
+    statement instead of up to three SELECTs and ``present``. Otherwise (a new order,
+    or SQLite after loading what is missing) the order is presented from memory. The
+    bytes are kept on the session for the order's event, which shows the same
+    document (``presented``).
     """
     session = async_object_session(order)
     if session is None:
         raise RuntimeError("an order must be in a session to be rendered")
     engine = _postgresql(session)
-    if engine is not None:
+    unloaded = inspect(order).unloaded & set(service.CHILDREN)
+    if engine is not None and unloaded:
         await session.flush()
         row = await _fetch(session, engine, "fetchrow", render_sql.ORDER, order.id)
         body = _with_details(row["body"], row["details"])
     else:
-        if inspect(order).unloaded & set(service.CHILDREN):
+        if unloaded:
             await session.run_sync(service.load_children, order)
         body = present(order).model_dump_json().encode()
     session.info.setdefault(_PRESENTED, {})[order.id] = (order.version, body)
