@@ -99,6 +99,17 @@ def _rows(event: dict[str, Any]) -> list[list[Any]]:
     return event["many"] if "many" in event else [event["params"]]
 
 
+def _flat(values: list[Any]) -> list[Any]:
+    """A row's parameters with the elements of its arrays (``unnest`` inserts) in line."""
+    flat: list[Any] = []
+    for value in values:
+        if isinstance(value, dict) and "array" in value:
+            flat += _flat(value["array"])
+        else:
+            flat.append(value)
+    return flat
+
+
 def find_created(lifecycle: Lifecycle, fixture_ids: set[str]) -> None:
     """Number the uuids the lifecycle made: first seen in an INSERT, after nextval."""
     seen_nextval = False
@@ -107,7 +118,7 @@ def find_created(lifecycle: Lifecycle, fixture_ids: set[str]) -> None:
             if _is_nextval(event["sql"]):
                 seen_nextval = True
             for row in _rows(event):
-                for value in row:
+                for value in _flat(row):
                     if not isinstance(value, dict) or "uuid" not in value:
                         continue
                     uuid = value["uuid"]

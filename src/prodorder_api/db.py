@@ -1,5 +1,6 @@
 """Engine, sessions and the one-transaction-per-request rule."""
 
+import functools
 import json
 import os
 import uuid
@@ -8,7 +9,8 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import ARRAY, DateTime, MetaData, Table, bindparam, event, func, update
+from sqlalchemy import JSON, DateTime, MetaData, Table, bindparam, event, insert, update
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Connection, Dialect, Engine
 from sqlalchemy.engine.interfaces import ExecuteStyle
 from sqlalchemy.exc import IntegrityError
@@ -82,10 +84,11 @@ async def update_rows(
     same keys), plus ``same`` for all of them, in one statement on PostgreSQL.
 
     There it is ``UPDATE … FROM unnest(…)``: one statement instead of one per row
-    (an executemany of N rows is N statements for the server to parse, plan and log).
-    SQLite has no ``unnest``, so there it is an executemany, which costs no round
-    trips in-process. Rows must exist and be locked by the caller; the ORM identity
-    map is not touched (``update_loaded`` keeps loaded objects in step).
+    (an executemany of N rows is N statements for the server to parse, plan and log),
+    sent through ``pg_call``. SQLite has no ``unnest``, so there it is an executemany,
+    which costs no round trips in-process. Rows must exist and be locked by the
+    caller; the ORM identity map is not touched (``update_loaded`` keeps loaded
+    objects in step).
     """
     if not rows:
         return
@@ -93,18 +96,10 @@ async def update_rows(
     assert isinstance(table, Table)
     names = [name for name in rows[0] if name != "id"]
     if session.get_bind().dialect.name == "postgresql":
-        # unnest of one array per column: the same SQL text for any number of rows, so
-        # SQLAlchemy's statement cache and asyncpg's prepared statements both hold.
-        arrays = [
-            bindparam(f"_{name}", [row[name] for row in rows], type_=ARRAY(table.c[name].type))
-            for name in ["id", *names]
-        ]
-        data = func.unnest(*arrays).table_valued("id", *names).render_derived(name="v")
-        await session.execute(
-            update(table)
-            .where(table.c.id == data.c.id)
-            .values({name: data.c[name] for name in names} | same)
-        )
+        sql = _update_from_unnest(table, tuple(names), tuple(same))
+        arrays = [column_values(table, name, [row[name] for row in rows]) for name in names]
+        fixed = [column_value(table, name, value) for name, value in same.items()]
+        await pg_call(session, "execute", sql, [row["id"] for row in rows], *arrays, *fixed)
         return
     await session.execute(
         update(table)
@@ -112,6 +107,89 @@ async def update_rows(
         .values({name: bindparam(f"_{name}") for name in names} | same),
         [{f"_{name}": value for name, value in row.items()} for row in rows],
     )
+
+
+@functools.cache
+def _update_from_unnest(table: Table, names: tuple[str, ...], same: tuple[str, ...]) -> str:
+    """One SQL text for any number of rows, so asyncpg prepares it once."""
+    columns = ("id", *names)
+    arrays = ", ".join(f"${n}::{pg_type(table, c)}[]" for n, c in enumerate(columns, 1))
+    sets = [f"{name} = v.{name}" for name in names]
+    sets += [
+        f"{name} = ${n}::{pg_type(table, name)}" for n, name in enumerate(same, 1 + len(columns))
+    ]
+    return (
+        f"UPDATE {table.name} SET {', '.join(sets)} FROM unnest({arrays}) "
+        f"AS v({', '.join(columns)}) WHERE {table.name}.id = v.id"
+    )
+
+
+async def insert_rows(session: AsyncSession, table: Table, rows: Sequence[dict[str, Any]]) -> None:
+    """``INSERT INTO table`` of ``rows`` (dicts with the same keys): on PostgreSQL one
+    ``INSERT … SELECT * FROM unnest(…)`` through ``pg_call``, the same SQL text for
+    any number of rows; elsewhere an executemany."""
+    if not rows:
+        return
+    if session.get_bind().dialect.name != "postgresql":
+        await session.execute(insert(table), list(rows))
+        return
+    names = tuple(rows[0])
+    arrays = [column_values(table, name, [row[name] for row in rows]) for name in names]
+    await pg_call(session, "execute", _insert_from_unnest(table, names), *arrays)
+
+
+@functools.cache
+def _insert_from_unnest(table: Table, names: tuple[str, ...]) -> str:
+    arrays = ", ".join(f"${n}::{pg_type(table, c)}[]" for n, c in enumerate(names, 1))
+    return f"INSERT INTO {table.name} ({', '.join(names)}) SELECT * FROM unnest({arrays})"
+
+
+_POSTGRESQL = postgresql.dialect()  # type: ignore[no-untyped-call]
+
+
+@functools.cache
+def pg_type(table: Table, column: str) -> str:
+    """The column's PostgreSQL type as SQL (``NUMERIC(24, 6)``, ``UUID``)."""
+    return str(table.c[column].type.compile(dialect=_POSTGRESQL))
+
+
+def column_value(table: Table, column: str, value: Any) -> Any:
+    """``value`` as the column's type binds it for PostgreSQL (``Exact`` refuses a
+    seventh decimal place, ``UTCDateTime`` makes timestamps aware UTC)."""
+    column_type = table.c[column].type
+    if isinstance(column_type, TypeDecorator):
+        return column_type.process_bind_param(value, _POSTGRESQL)
+    return value
+
+
+def column_values(table: Table, column: str, values: Sequence[Any]) -> list[Any]:
+    column_type = table.c[column].type
+    if isinstance(column_type, TypeDecorator):
+        return [column_type.process_bind_param(value, _POSTGRESQL) for value in values]
+    if isinstance(column_type, JSON):  # asyncpg takes json as text
+        return [None if value is None else json.dumps(value) for value in values]
+    return list(values)
+
+
+async def pg_call(session: AsyncSession, method: str, sql: str, *args: Any) -> Any:
+    """``asyncpg.Connection.<method>(sql, *args)`` on the session's connection, inside
+    its transaction (PostgreSQL only: ``sql`` is PostgreSQL's, with ``$n`` parameters).
+
+    For the hottest statements of the write paths. asyncpg prepares and caches the
+    statement as it does under SQLAlchemy, but the call costs a fraction of the CPU:
+    measured in-process, an UPDATE of five balances took 0.32 ms through the session
+    and 0.05 ms here, a one-row SELECT 0.12 and 0.03 ms. Statements sent here are
+    seen by the engine's ``before_cursor_execute`` listeners like its own.
+    """
+    connection = await session.connection()
+    pooled = await connection.get_raw_connection()
+    sync = connection.sync_connection
+    if sync is not None and (sync._has_events or sync.engine._has_events):
+        # As SQLAlchemy's own execution does, so that listeners (the benchmark's
+        # trace, the tests' statement counts) see these statements too.
+        for listener in sync.dispatch.before_cursor_execute:
+            listener(sync, None, sql, args, None, False)
+    return await getattr(pooled.driver_connection, method)(sql, *args)
 
 
 async def update_loaded(

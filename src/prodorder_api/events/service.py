@@ -19,11 +19,11 @@ feed sequences lazily before it reads.
 from collections.abc import Callable, Sequence
 from typing import Any, Final
 
-from sqlalchemy import event, func, insert, select, text, update
+from sqlalchemy import Table, event, func, insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session, SessionTransaction
 
-from prodorder_api.db import utcnow
+from prodorder_api.db import insert_rows, utcnow
 from prodorder_api.errors import ValidationFailed
 from prodorder_api.events.models import Event
 from prodorder_api.ids import new_id
@@ -48,24 +48,26 @@ def pending(session: AsyncSession | Session) -> list[tuple[str, Data]]:
 
 
 async def write_pending(session: AsyncSession) -> None:
-    """Turn the registered events into outbox rows, in the current transaction."""
+    """Turn the registered events into outbox rows, in the current transaction: one
+    ``INSERT`` however many (``db.insert_rows``)."""
     if session.info.get(PENDING):
-        await session.run_sync(_write)
+        table = Event.__table__
+        assert isinstance(table, Table)
+        await insert_rows(session, table, await session.run_sync(_rows))
 
 
-def _write(session: Session) -> None:
-    """One multi-row ``INSERT INTO events`` per ``INSERT_CHUNK`` events.
+def _rows(session: Session) -> list[dict[str, Any]]:
+    """The registered events as outbox rows, rendered now; they are no longer pending.
 
-    Core, not ORM objects, on this hot path: the ORM sends an executemany, one INSERT
-    per event, so releasing an order of five components sent 24 statements on
-    PostgreSQL, and 19 with its six events in one INSERT. ``before_commit`` may
-    execute too, so a script's commit writes its events the same way.
+    Core rows, not ORM objects, on this hot path: the ORM sent an executemany, one
+    INSERT per event, so releasing an order of five components sent 24 statements on
+    PostgreSQL, and 19 with its six events in one INSERT.
     """
     session.flush()  # defaults and ids in place: data reads as GET will
     registered: list[tuple[str, Data]] = session.info.pop(PENDING, None) or []
     _forget(session)
     now = utcnow()
-    rows = [
+    return [
         {
             "id": new_id(),
             "type": type_,
@@ -74,6 +76,11 @@ def _write(session: Session) -> None:
         }
         for type_, data in registered
     ]
+
+
+def _write(session: Session) -> None:
+    """``write_pending`` for a commit outside a request (see ``_write_on_commit``)."""
+    rows = _rows(session)
     # An executemany that insertmanyvalues sends as one multi-row INSERT (see
     # ``db.create_engine``); unlike ``insert().values([...])`` its SQL is cached by shape.
     for start in range(0, len(rows), INSERT_CHUNK):

@@ -27,14 +27,14 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, Final
 
-from sqlalchemy import event, func, insert, literal, select, tuple_
+from sqlalchemy import Table, event, func, literal, select, tuple_
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session, SessionTransaction, aliased
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.util import identity_key
 
-from prodorder_api.db import Base, update_loaded, update_rows, utcnow
+from prodorder_api.db import Base, insert_rows, update_loaded, update_rows, utcnow
 from prodorder_api.errors import Conflict, InsufficientStock, ValidationFailed
 from prodorder_api.ids import new_id
 from prodorder_api.items.models import Item
@@ -417,14 +417,11 @@ async def _write_items(session: AsyncSession, valuations: list[_Valuation], now:
 
 
 async def _insert_movements(session: AsyncSession, movements: list[StockMovement]) -> None:
-    """Core, not the unit of work; on PostgreSQL one multi-row INSERT (insertmanyvalues,
-    see ``db.create_engine``) whose SQL is cached by shape."""
-    if not movements:
-        return
-    columns = [c.key for c in StockMovement.__table__.columns]
-    await session.execute(
-        insert(StockMovement), [{c: getattr(m, c) for c in columns} for m in movements]
-    )
+    """Not the unit of work: one statement (``db.insert_rows``)."""
+    table = StockMovement.__table__
+    assert isinstance(table, Table)
+    columns = [c.key for c in table.columns]
+    await insert_rows(session, table, [{c: getattr(m, c) for c in columns} for m in movements])
 
 
 async def _move_serials(
