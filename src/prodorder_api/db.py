@@ -92,8 +92,7 @@ async def update_rows(
     """
     if not rows:
         return
-    table = model.__table__
-    assert isinstance(table, Table)
+    table = table_of(model)
     names = [name for name in rows[0] if name != "id"]
     if session.get_bind().dialect.name == "postgresql":
         sql = _update_from_unnest(table, tuple(names), tuple(same))
@@ -169,6 +168,24 @@ def column_values(table: Table, column: str, values: Sequence[Any]) -> list[Any]
     if isinstance(column_type, JSON):  # asyncpg takes json as text
         return [None if value is None else json.dumps(value) for value in values]
     return list(values)
+
+
+def table_of(model: type[Base]) -> Table:
+    table = model.__table__
+    assert isinstance(table, Table)
+    return table
+
+
+def result_values(table: Table, columns: Sequence[str], row: Sequence[Any]) -> tuple[Any, ...]:
+    """A row ``pg_call`` fetched, each value as SQLAlchemy reads the column of ``table``
+    in the same place (``Exact`` and ``UTCDateTime`` process what they read)."""
+    values = []
+    for column, value in zip(columns, row, strict=True):
+        column_type = table.c[column].type
+        if isinstance(column_type, TypeDecorator) and value is not None:
+            value = column_type.process_result_value(value, _POSTGRESQL)
+        values.append(value)
+    return tuple(values)
 
 
 async def pg_call(session: AsyncSession, method: str, sql: str, *args: Any) -> Any:

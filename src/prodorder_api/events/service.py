@@ -19,11 +19,11 @@ feed sequences lazily before it reads.
 from collections.abc import Callable, Sequence
 from typing import Any, Final
 
-from sqlalchemy import Table, event, func, insert, select, text, update
+from sqlalchemy import event, func, insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session, SessionTransaction
 
-from prodorder_api.db import insert_rows, utcnow
+from prodorder_api.db import insert_rows, table_of, utcnow
 from prodorder_api.errors import ValidationFailed
 from prodorder_api.events.models import Event
 from prodorder_api.ids import new_id
@@ -51,9 +51,7 @@ async def write_pending(session: AsyncSession) -> None:
     """Turn the registered events into outbox rows, in the current transaction: one
     ``INSERT`` however many (``db.insert_rows``)."""
     if session.info.get(PENDING):
-        table = Event.__table__
-        assert isinstance(table, Table)
-        await insert_rows(session, table, await session.run_sync(_rows))
+        await insert_rows(session, table_of(Event), await session.run_sync(_rows))
 
 
 def _rows(session: Session) -> list[dict[str, Any]]:

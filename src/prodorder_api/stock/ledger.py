@@ -27,14 +27,23 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, Final
 
-from sqlalchemy import Table, event, func, literal, select, tuple_
+from sqlalchemy import event, func, literal, select, tuple_
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session, SessionTransaction, aliased
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.util import identity_key
 
-from prodorder_api.db import Base, insert_rows, update_loaded, update_rows, utcnow
+from prodorder_api.db import (
+    Base,
+    insert_rows,
+    pg_call,
+    result_values,
+    table_of,
+    update_loaded,
+    update_rows,
+    utcnow,
+)
 from prodorder_api.errors import Conflict, InsufficientStock, ValidationFailed
 from prodorder_api.ids import new_id
 from prodorder_api.items.models import Item
@@ -304,20 +313,31 @@ async def _lock_balances(
     The total needs no lock of its own: every change of an item's balances holds the
     item's lock, which this transaction has.
     """
-    b = StockBalance
-    other = aliased(StockBalance)
-    key = (b.item_id, b.location_id, b.lot_code)
-    total = (
-        select(func.sum(other.on_hand)).where(other.item_id == b.item_id).scalar_subquery()
-        if valued
-        else literal(None)
-    )
-    rows = await session.execute(
-        select(b.id, *key, b.on_hand, b.reserved, b.updated_at, total)
-        .where(tuple_(*key).in_(sorted(keys)))
-        .order_by(*key)
-        .with_for_update(of=b)
-    )
+    ordered = sorted(keys)
+    rows: Any
+    if session.get_bind().dialect.name == "postgresql":
+        # Through asyncpg (``db.pg_call``): ~0.1 instead of ~0.33 ms of CPU a call.
+        sql = _LOCK_BALANCES.format(
+            total=_TOTAL if valued else "NULL",
+            keys=", ".join(f"(${3 * n + 1}, ${3 * n + 2}, ${3 * n + 3})" for n in range(len(keys))),
+        )
+        found = await pg_call(session, "fetch", sql, *(v for key in ordered for v in key))
+        rows = [result_values(_TABLE, _BALANCE_COLUMNS, row) for row in found]
+    else:
+        b = StockBalance
+        other = aliased(StockBalance)
+        key = (b.item_id, b.location_id, b.lot_code)
+        total = (
+            select(func.sum(other.on_hand)).where(other.item_id == b.item_id).scalar_subquery()
+            if valued
+            else literal(None)
+        )
+        rows = await session.execute(
+            select(b.id, *key, b.on_hand, b.reserved, b.updated_at, total)
+            .where(tuple_(*key).in_(ordered))
+            .order_by(*key)
+            .with_for_update(of=b)
+        )
     balances: dict[BalanceKey, _Balance] = {}
     totals: dict[uuid.UUID, Decimal] = {}
     for row in rows:
@@ -326,6 +346,27 @@ async def _lock_balances(
         if row[7] is not None:
             totals[balance.item_id] = Decimal(row[7])
     return balances, totals
+
+
+_TABLE = table_of(StockBalance)
+# The columns selected, the total as an on-hand (bound and read as ``Exact``).
+_BALANCE_COLUMNS = (
+    "id",
+    "item_id",
+    "location_id",
+    "lot_code",
+    "on_hand",
+    "reserved",
+    "updated_at",
+    "on_hand",
+)
+# What the SQLAlchemy statement above renders, with one IN entry per key.
+_LOCK_BALANCES = (
+    "SELECT b.id, b.item_id, b.location_id, b.lot_code, b.on_hand, b.reserved, b.updated_at, "
+    "{total} FROM stock_balances AS b WHERE (b.item_id, b.location_id, b.lot_code) IN ({keys}) "
+    "ORDER BY b.item_id, b.location_id, b.lot_code FOR UPDATE OF b"
+)
+_TOTAL = "(SELECT sum(o.on_hand) FROM stock_balances AS o WHERE o.item_id = b.item_id)"
 
 
 def _check_and_update(
@@ -418,8 +459,7 @@ async def _write_items(session: AsyncSession, valuations: list[_Valuation], now:
 
 async def _insert_movements(session: AsyncSession, movements: list[StockMovement]) -> None:
     """Not the unit of work: one statement (``db.insert_rows``)."""
-    table = StockMovement.__table__
-    assert isinstance(table, Table)
+    table = table_of(StockMovement)
     columns = [c.key for c in table.columns]
     await insert_rows(session, table, [{c: getattr(m, c) for c in columns} for m in movements])
 
