@@ -16,7 +16,7 @@ from sqlalchemy import delete, inspect, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 
-from prodorder_api.db import Base, update_loaded
+from prodorder_api.db import Base, pg_call, result_values, table_of, update_loaded
 from prodorder_api.errors import InsufficientStock
 from prodorder_api.items.models import Item
 from prodorder_api.money import ZERO, to_json
@@ -54,7 +54,33 @@ async def free_stock(
     session: AsyncSession, item_ids: list[uuid.UUID], location_id: uuid.UUID
 ) -> dict[uuid.UUID, _Free]:
     """Available stock per item at a location, in one query; lots earliest expiry first."""
-    rows = await session.execute(
+    rows: Any
+    if session.get_bind().dialect.name == "postgresql":  # ~0.08 instead of ~0.29 ms of CPU
+        found = await pg_call(session, "fetch", _FREE_STOCK, item_ids, location_id)
+        rows = [result_values(_BALANCES, _FREE_COLUMNS, row) for row in found]
+    else:
+        rows = await _free_stock_rows(session, item_ids, location_id)
+    free = {item_id: _Free([]) for item_id in item_ids}
+    for item_id, lot_code, available in rows:
+        free[item_id].lots.append((lot_code, available))
+    return free
+
+
+_BALANCES = table_of(StockBalance)
+_FREE_COLUMNS = ("item_id", "lot_code", "on_hand")  # available is read as an on-hand
+# What ``_free_stock_rows`` selects, for ``pg_call``.
+_FREE_STOCK = (
+    "SELECT b.item_id, b.lot_code, b.on_hand - b.reserved FROM stock_balances AS b "
+    "LEFT OUTER JOIN lots AS l ON l.item_id = b.item_id AND l.code = b.lot_code "
+    "WHERE b.item_id = ANY($1::uuid[]) AND b.location_id = $2 AND b.on_hand > b.reserved "
+    "ORDER BY b.item_id, l.expiry_date ASC NULLS LAST, l.created_at, b.lot_code"
+)
+
+
+async def _free_stock_rows(
+    session: AsyncSession, item_ids: list[uuid.UUID], location_id: uuid.UUID
+) -> Any:
+    return await session.execute(
         select(
             StockBalance.item_id,
             StockBalance.lot_code,
@@ -73,10 +99,6 @@ async def free_stock(
             StockBalance.lot_code,
         )
     )
-    free = {item_id: _Free([]) for item_id in item_ids}
-    for item_id, lot_code, available in rows:
-        free[item_id].lots.append((lot_code, available))
-    return free
 
 
 def _take(free: _Free, quantity: Decimal) -> list[tuple[str, Decimal]]:
@@ -163,9 +185,13 @@ async def _drop_empty_reservations(session: AsyncSession, order: ProductionOrder
         for reservation in empty:
             order.reservations.remove(reservation)
         return
-    await session.execute(
-        delete(OrderReservation).where(OrderReservation.id.in_([r.id for r in empty]))
-    )
+    if session.get_bind().dialect.name == "postgresql":
+        ids = [r.id for r in empty]
+        await pg_call(session, "execute", "DELETE FROM order_reservations WHERE id = ANY($1)", ids)
+    else:
+        await session.execute(
+            delete(OrderReservation).where(OrderReservation.id.in_([r.id for r in empty]))
+        )
     for reservation in empty:
         session.expunge(reservation)
     set_committed_value(order, "reservations", kept)

@@ -12,7 +12,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, Literal
 
-from sqlalchemy import Select, bindparam, func, inspect, select, text
+from sqlalchemy import Select, bindparam, func, inspect, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session, joinedload, object_session, selectinload
 from sqlalchemy.orm.attributes import set_committed_value
@@ -22,7 +22,7 @@ from prodorder_api.boms import service as boms
 from prodorder_api.boms.explosion import line_requirement
 from prodorder_api.boms.models import Bom
 from prodorder_api.concurrency import ANY, Precondition
-from prodorder_api.db import utcnow
+from prodorder_api.db import pg_call, utcnow
 from prodorder_api.errors import Conflict, NotFound, ValidationFailed
 from prodorder_api.ids import new_id, parse_id
 from prodorder_api.items import service as items
@@ -262,15 +262,15 @@ async def _bom_for(session: AsyncSession, item_id: uuid.UUID, bom_id: uuid.UUID 
     return bom
 
 
+_NUMBERS = "SELECT nextval('production_order_number_seq') FROM generate_series(1, $1::int)"
+
+
 async def _next_numbers(session: AsyncSession, count: int) -> list[int]:
     """Unique, increasing: a sequence on PostgreSQL; on SQLite the writer holds the
     database lock (BEGIN IMMEDIATE), so max + 1 cannot race."""
     if session.get_bind().dialect.name == "postgresql":
-        taken = await session.scalars(
-            text("SELECT nextval('production_order_number_seq') FROM generate_series(1, :n)"),
-            {"n": count},
-        )
-        return sorted(int(number) for number in taken)
+        taken = await pg_call(session, "fetch", _NUMBERS, count)
+        return sorted(int(row[0]) for row in taken)
     current = int(await session.scalar(select(func.max(ProductionOrder.number))) or 0)
     return list(range(current + 1, current + 1 + count))
 
