@@ -92,6 +92,7 @@ async def order_json(order: ProductionOrder, status_code: int = 200) -> JsonBody
     engine = _postgresql(session)
     unloaded = inspect(order).unloaded & set(service.CHILDREN)
     if engine is not None and unloaded:
+        await service.write_changes(session, order)
         await session.flush()
         row = await _fetch(session, engine, "fetchrow", render_sql.ORDER, order.id)
         body = _with_details(row["body"], row["details"])
