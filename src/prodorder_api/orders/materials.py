@@ -187,7 +187,9 @@ async def _drop_empty_reservations(session: AsyncSession, order: ProductionOrder
         return
     if session.get_bind().dialect.name == "postgresql":
         ids = [r.id for r in empty]
-        await pg_call(session, "execute", "DELETE FROM order_reservations WHERE id = ANY($1)", ids)
+        await pg_call(
+            session, "execute", "DELETE FROM order_reservations WHERE id = ANY($1::uuid[])", ids
+        )
     else:
         await session.execute(
             delete(OrderReservation).where(OrderReservation.id.in_([r.id for r in empty]))
