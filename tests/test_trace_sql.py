@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
-from prodorder_api.db import TRACE_SQL_ENV, _traced, create_engine
+from prodorder_api.db import TRACE_SQL_ENV, _traced, create_engine, create_sessionmaker, pg_call
 
 
 async def test_an_untraced_engine_has_no_listener(
@@ -61,3 +61,30 @@ def test_parameters_keep_their_sql_type() -> None:
         {"bytes": "01"},
         {"array": [1]},
     ]
+
+
+@pytest.mark.postgres_only
+async def test_statements_sent_straight_to_asyncpg_are_traced_with_their_parameters(
+    database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``db.pg_call`` bypasses SQLAlchemy's execution; the benchmark's trace (and so the
+    pgbench script made from it) must still see what it sends, inside the transaction."""
+    trace = tmp_path / "trace.jsonl"
+    monkeypatch.setenv(TRACE_SQL_ENV, str(trace))
+    engine = create_engine(database_url)
+    some_id = uuid.uuid4()
+    try:
+        async with create_sessionmaker(engine)() as session, session.begin():
+            row = await pg_call(
+                session, "fetchrow", "SELECT $1::uuid, $2::numeric[]", some_id, [Decimal("1.5")]
+            )
+    finally:
+        await engine.dispose()
+
+    assert tuple(row) == (some_id, [Decimal("1.5")])
+    entries = [json.loads(line) for line in trace.read_text().splitlines()]
+    entries = entries[[e["event"] for e in entries].index("begin") :]
+    assert [e["event"] for e in entries] == ["begin", "sql", "commit"]
+    assert entries[1]["sql"] == "SELECT $1::uuid, $2::numeric[]"
+    assert entries[1]["params"] == [{"uuid": str(some_id)}, {"array": [{"decimal": "1.5"}]}]
+    assert entries[0]["conn"] == entries[1]["conn"] == entries[2]["conn"]
