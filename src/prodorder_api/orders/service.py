@@ -22,7 +22,15 @@ from prodorder_api.boms import service as boms
 from prodorder_api.boms.explosion import line_requirement
 from prodorder_api.boms.models import Bom
 from prodorder_api.concurrency import ANY, Precondition
-from prodorder_api.db import column_value, insert_rows, pg_call, table_of, utcnow
+from prodorder_api.db import (
+    Base,
+    column_value,
+    insert_new,
+    insert_rows,
+    pg_call,
+    table_of,
+    utcnow,
+)
 from prodorder_api.errors import Conflict, NotFound, ValidationFailed
 from prodorder_api.ids import new_id, parse_id
 from prodorder_api.items import service as items
@@ -272,8 +280,18 @@ async def place(session: AsyncSession, new_orders: Sequence[NewOrder]) -> list[P
         for new, number in zip(new_orders, numbers, strict=True)
     ]
     await boms.mark_used(session, *{new.bom.id: new.bom for new in new_orders}.values())
-    session.add_all(orders)
-    await session.flush()
+    rows: list[Base] = []
+    for order in orders:
+        rows.append(order)
+        children: list[OrderRequirement | OrderOperation | OrderEvent] = [
+            *order.requirements,
+            *order.operations,
+            *order.history,
+        ]
+        for child in children:
+            child.order_id = order.id
+            rows.append(child)
+    await insert_new(session, rows)
     for order in orders:
         events.emit(order, "create")
     return orders
