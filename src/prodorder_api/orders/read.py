@@ -30,6 +30,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.util import greenlet_spawn
 
 from prodorder_api.concurrency import etag
+from prodorder_api.db import pg_call
 from prodorder_api.errors import NotFound
 from prodorder_api.ids import parse_id
 from prodorder_api.orders import render_sql, service
@@ -200,12 +201,10 @@ async def _fetch(
     already holds one (a request that held two at once could starve the pool of the
     connections it waits for), else on one taken from the pool for this statement."""
     if session.in_transaction():
-        connection = await session.connection()
-        driver: Any = (await connection.get_raw_connection()).driver_connection
         # A lost connection fails the session's rollback too, which invalidates it.
-        return await getattr(driver, method)(sql, *args)
+        return await pg_call(session, method, sql, *args)
     pooled = await engine.raw_connection()
-    driver = pooled.driver_connection
+    driver: Any = pooled.driver_connection
     try:
         return await getattr(driver, method)(sql, *args)
     except Exception:
@@ -214,5 +213,5 @@ async def _fetch(
         raise
     finally:
         # Through a greenlet, like AsyncConnection.close: a checkin may close the
-        # connection (pool overflow), and the driver's close is awaited.
+        # connection (an invalidated one), and the driver's close is awaited.
         await greenlet_spawn(pooled.close)
