@@ -132,6 +132,27 @@ def find_created(lifecycle: Lifecycle, fixture_ids: set[str]) -> None:
                     lifecycle.created[uuid] = len(lifecycle.created) + 1
 
 
+# A string literal of the SQL itself, E-string or not (no backslash-escaped quotes:
+# the service writes none).
+_SQL_STRING = re.compile(r"(?<![\w$])([Ee]?)'((?:[^']|'')*)'")
+
+
+def _hide_colons(sql: str) -> str:
+    """The SQL's own string literals with colons (the order rendering writes JSON keys
+    and timestamps) as E-strings spelling each colon ``\\x3a``, as ``_quote`` does for
+    parameters: pgbench reads ``:name`` as a variable even inside quotes."""
+
+    def hidden(match: re.Match[str]) -> str:
+        prefix, body = match.groups()
+        if ":" not in body:
+            return match.group(0)
+        if not prefix:
+            body = body.replace("\\", "\\\\")
+        return "E'" + body.replace(":", "\\x3a") + "'"
+
+    return _SQL_STRING.sub(hidden, sql)
+
+
 def _quote(text: str) -> str:
     if ":" in text or "\\" in text:
         escaped = text.replace("\\", "\\\\").replace("'", "''").replace(":", "\\x3a")
@@ -176,6 +197,7 @@ class Renderer:
         return _quote(str(inner))
 
     def statement(self, sql: str, params: list[Any]) -> str:
+        sql = _hide_colons(sql)
         if _LONE_COLON.search(sql):
             raise TraceError(f"a ':' pgbench would read as a variable: {sql[:120]}")
         self.in_order_insert = sql.startswith("INSERT INTO production_orders ")

@@ -7,9 +7,11 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from bench.pgbench import _LONE_COLON, _hide_colons
 from sqlalchemy import text
 
 from prodorder_api.db import TRACE_SQL_ENV, _traced, create_engine, create_sessionmaker, pg_call
+from prodorder_api.orders import render_sql
 
 
 async def test_an_untraced_engine_has_no_listener(
@@ -88,3 +90,24 @@ async def test_statements_sent_straight_to_asyncpg_are_traced_with_their_paramet
     assert entries[1]["sql"] == "SELECT $1::uuid, $2::numeric[]"
     assert entries[1]["params"] == [{"uuid": str(some_id)}, {"array": [{"decimal": "1.5"}]}]
     assert entries[0]["conn"] == entries[1]["conn"] == entries[2]["conn"]
+
+
+@pytest.mark.postgres_only
+async def test_the_pgbench_script_hides_the_colons_of_the_sqls_own_strings(
+    database_url: str,
+) -> None:
+    """The order rendering writes JSON keys and timestamps in string literals; pgbench
+    would read each ``:key`` as a variable, so the generator spells those colons
+    ``\\x3a`` in E-strings, and the statement must still mean the same."""
+    hidden = _hide_colons(render_sql.ORDER)
+    assert _LONE_COLON.search(render_sql.ORDER) and not _LONE_COLON.search(hidden)
+    assert _hide_colons("SELECT 'a''b', E'x\\\\y' , 'c'") == "SELECT 'a''b', E'x\\\\y' , 'c'"
+    engine = create_engine(database_url)
+    probe = "SELECT 'k:v', '{\"a\":1}'::json::text, E'tab\\t:', timestamptz '2026-01-02T03:04:05Z'"
+    try:
+        async with create_sessionmaker(engine)() as session, session.begin():
+            assert await pg_call(session, "fetchrow", _hide_colons(probe)) == await pg_call(
+                session, "fetchrow", probe
+            )
+    finally:
+        await engine.dispose()
