@@ -99,6 +99,11 @@ def _rows(event: dict[str, Any]) -> list[list[Any]]:
     return event["many"] if "many" in event else [event["params"]]
 
 
+def _inserts(sql: str) -> bool:
+    """An INSERT, or a statement with one in its WITH (an order's update and history)."""
+    return sql.startswith("INSERT") or (sql.startswith("WITH") and " INSERT INTO " in sql)
+
+
 def _flat(values: list[Any]) -> list[Any]:
     """A row's parameters with the elements of its arrays (``unnest`` inserts) in line."""
     flat: list[Any] = []
@@ -124,7 +129,7 @@ def find_created(lifecycle: Lifecycle, fixture_ids: set[str]) -> None:
                     uuid = value["uuid"]
                     if uuid in fixture_ids or uuid in lifecycle.created:
                         continue
-                    if not event["sql"].startswith("INSERT") or not seen_nextval:
+                    if not _inserts(event["sql"]) or not seen_nextval:
                         raise TraceError(
                             f"{step.name}: id {uuid} is neither the fixture's nor made by "
                             f"an INSERT after {NEXTVAL}: {event['sql'][:120]}"

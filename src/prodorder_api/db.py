@@ -132,9 +132,19 @@ async def insert_rows(session: AsyncSession, table: Table, rows: Sequence[dict[s
     if session.get_bind().dialect.name != "postgresql":
         await session.execute(insert(table), list(rows))
         return
+    sql, arrays = insert_from_unnest(table, rows)
+    await pg_call(session, "execute", sql, *arrays)
+
+
+def insert_from_unnest(
+    table: Table, rows: Sequence[dict[str, Any]], first: int = 1
+) -> tuple[str, list[list[Any]]]:
+    """``insert_rows``'s statement for PostgreSQL, its parameters numbered from
+    ``first``, and its parameters (one array per column): to send it on its own or
+    inside a larger statement."""
     names = tuple(rows[0])
     arrays = [column_values(table, name, [row[name] for row in rows]) for name in names]
-    await pg_call(session, "execute", _insert_from_unnest(table, names), *arrays)
+    return _insert_from_unnest(table, names, first), arrays
 
 
 async def insert_new(session: AsyncSession, objects: Sequence[Base]) -> None:
@@ -172,8 +182,8 @@ async def insert_new(session: AsyncSession, objects: Sequence[Base]) -> None:
 
 
 @functools.cache
-def _insert_from_unnest(table: Table, names: tuple[str, ...]) -> str:
-    arrays = ", ".join(f"${n}::{pg_type(table, c)}[]" for n, c in enumerate(names, 1))
+def _insert_from_unnest(table: Table, names: tuple[str, ...], first: int) -> str:
+    arrays = ", ".join(f"${n}::{pg_type(table, c)}[]" for n, c in enumerate(names, first))
     return f"INSERT INTO {table.name} ({', '.join(names)}) SELECT * FROM unnest({arrays})"
 
 

@@ -25,8 +25,8 @@ from prodorder_api.concurrency import ANY, Precondition
 from prodorder_api.db import (
     Base,
     column_value,
+    insert_from_unnest,
     insert_new,
-    insert_rows,
     pg_call,
     table_of,
     utcnow,
@@ -167,31 +167,37 @@ def record(
 
 async def write_changes(session: AsyncSession, order: ProductionOrder) -> None:
     """On PostgreSQL, the order's changed columns and the history entries ``record``
-    added, each with one statement through asyncpg (``db.pg_call``), set as committed
-    so the flush leaves them alone; everything else the request changed is still the
-    flush's. Measured in-process: an order UPDATE and a history INSERT take ~0.6 ms of
-    CPU through the unit of work, ~0.2 ms this way."""
+    added, in one statement through asyncpg (``db.pg_call``: ``WITH … INSERT INTO
+    order_history …) UPDATE production_orders …``), set as committed so the flush
+    leaves them alone; everything else the request changed is still the flush's.
+    Measured in-process: an order UPDATE and a history INSERT take ~0.6 ms of CPU
+    through the unit of work, ~0.1 ms this way, and a round trip less."""
     if session.get_bind().dialect.name != "postgresql":
         return
     state = inspect(order)
     if not state.persistent:
         return  # a new order is the flush's
-    entries = [e for e in session.new if isinstance(e, OrderEvent) and e.order_id == order.id]
-    if entries:
-        rows = [{name: getattr(entry, name) for name in _HISTORY_COLUMNS} for entry in entries]
-        for row in rows:
-            row["id"] = row["id"] or new_id()
-        await insert_rows(session, _HISTORY, rows)
-        for entry in entries:
-            session.expunge(entry)
     changed = {key: getattr(order, key) for key in state.committed_state if key in _ORDER_COLUMNS}
+    entries = [e for e in session.new if isinstance(e, OrderEvent) and e.order_id == order.id]
+    rows = [{name: getattr(entry, name) for name in _HISTORY_COLUMNS} for entry in entries]
+    for row in rows:
+        row["id"] = row["id"] or new_id()
+    sql, args = "", []
     if changed:
         sets = ", ".join(f"{key} = ${n}" for n, key in enumerate(changed, 2))
-        values = [column_value(_ORDERS, key, value) for key, value in changed.items()]
         sql = f"UPDATE production_orders SET {sets} WHERE id = $1"
-        await pg_call(session, "execute", sql, order.id, *values)
-        for key, value in changed.items():
-            set_committed_value(order, key, value)
+        args = [order.id, *(column_value(_ORDERS, key, value) for key, value in changed.items())]
+        if rows:
+            insert, arrays = insert_from_unnest(_HISTORY, rows, first=len(args) + 1)
+            sql, args = f"WITH history AS ({insert}) {sql}", [*args, *arrays]
+    elif rows:
+        sql, args = insert_from_unnest(_HISTORY, rows)
+    if sql:
+        await pg_call(session, "execute", sql, *args)
+    for entry in entries:
+        session.expunge(entry)
+    for key, value in changed.items():
+        set_committed_value(order, key, value)
 
 
 _ORDERS = table_of(ProductionOrder)
