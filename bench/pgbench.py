@@ -101,7 +101,7 @@ def _rows(event: dict[str, Any]) -> list[list[Any]]:
 
 def _inserts(sql: str) -> bool:
     """An INSERT, or a statement with one in its WITH (an order's update and history)."""
-    return sql.startswith("INSERT") or (sql.startswith("WITH") and " INSERT INTO " in sql)
+    return sql.startswith("INSERT") or (sql.startswith("WITH") and "(INSERT INTO " in sql)
 
 
 def _flat(values: list[Any]) -> list[Any]:
