@@ -249,11 +249,10 @@ async def pg_call(session: AsyncSession, method: str, sql: str, *args: Any) -> A
         assert connection.sync_connection is not None
         held = session.info[_DRIVER] = (connection.sync_connection, pooled.driver_connection)
     sync, driver = held
-    if sync._has_events or sync.engine._has_events:
-        # As SQLAlchemy's own execution does, so that listeners (the benchmark's
-        # trace, the tests' statement counts) see these statements too.
-        for listener in sync.dispatch.before_cursor_execute:
-            listener(sync, None, sql, args, None, False)
+    # As SQLAlchemy's own execution does, so that listeners (the benchmark's trace, the
+    # tests' statement counts) see these statements too; the engine's are among them.
+    for listener in sync.dispatch.before_cursor_execute:
+        listener(sync, None, sql, args, None, False)
     return await getattr(driver, method)(sql, *args)
 
 
