@@ -124,27 +124,29 @@ async def _report_output(
         session,
         {order.item_id, *(i.item_id for i in issues), *(item.id for _, item, _ in by_products)},
     )
-    flushed = await _issue_value(session, order, issues)
-    relief = order.unrelieved_cost if final else flushed + _share(before, quantity, expected)
-    moves = _by_product_moves(order, by_products, quantity, relief)
-    by_product_value = sum((m.value or ZERO for m in moves), ZERO)
-    value = relief - by_product_value
-    moves.insert(
-        0,
-        Move(
-            item_id=order.item_id,
-            location_id=order.output_location_id,
-            quantity=quantity,
-            type="output",
-            lot_code=lot_code or NO_LOT,
-            value=value,
-            unit_cost=div(value, quantity),
-            expiry_date=expiry_date,  # type: ignore[arg-type]
-            serials=tuple(serials or ()),
-            production_order_id=order.id,
-        ),
-    )
-    await ledger.apply(session, moves)
+    # The backflush and the output (valued by what it consumed) write together.
+    async with ledger.batch(session):
+        flushed = await _issue_value(session, order, issues)
+        relief = order.unrelieved_cost if final else flushed + _share(before, quantity, expected)
+        moves = _by_product_moves(order, by_products, quantity, relief)
+        by_product_value = sum((m.value or ZERO for m in moves), ZERO)
+        value = relief - by_product_value
+        moves.insert(
+            0,
+            Move(
+                item_id=order.item_id,
+                location_id=order.output_location_id,
+                quantity=quantity,
+                type="output",
+                lot_code=lot_code or NO_LOT,
+                value=value,
+                unit_cost=div(value, quantity),
+                expiry_date=expiry_date,  # type: ignore[arg-type]
+                serials=tuple(serials or ()),
+                production_order_id=order.id,
+            ),
+        )
+        await ledger.apply(session, moves)
     order.produced_quantity += quantity
     order.output_value += relief
 
