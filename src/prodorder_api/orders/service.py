@@ -198,6 +198,12 @@ async def write_changes(session: AsyncSession, order: ProductionOrder) -> None:
         session.expunge(entry)
     for key, value in changed.items():
         set_committed_value(order, key, value)
+    if not state.committed_state:
+        # Nothing of the order is left to write (no collection changes either), but
+        # it is still flagged modified, and each flush would walk it and its loaded
+        # collections for ~0.2 ms to find nothing. SQLAlchemy has no public way to
+        # clear the flag; this is what its own flush does once it wrote an object.
+        state._commit_all(state.dict, session.sync_session.identity_map)
 
 
 _ORDERS = table_of(ProductionOrder)
