@@ -86,10 +86,15 @@ async def test_statements_sent_straight_to_asyncpg_are_traced_with_their_paramet
     assert tuple(row) == (some_id, [Decimal("1.5")])
     entries = [json.loads(line) for line in trace.read_text().splitlines()]
     entries = entries[[e["event"] for e in entries].index("begin") :]
-    assert [e["event"] for e in entries] == ["begin", "sql", "commit"]
-    assert entries[1]["sql"] == "SELECT $1::uuid, $2::numeric[]"
-    assert entries[1]["params"] == [{"uuid": str(some_id)}, {"array": [{"decimal": "1.5"}]}]
-    assert entries[0]["conn"] == entries[1]["conn"] == entries[2]["conn"]
+    # The transaction's first statement goes through SQLAlchemy, which sends BEGIN.
+    assert [(e["event"], e.get("sql")) for e in entries[:2]] == [
+        ("begin", None),
+        ("sql", "SELECT 1"),
+    ]
+    assert [e["event"] for e in entries[2:]] == ["sql", "commit"]
+    assert entries[2]["sql"] == "SELECT $1::uuid, $2::numeric[]"
+    assert entries[2]["params"] == [{"uuid": str(some_id)}, {"array": [{"decimal": "1.5"}]}]
+    assert len({e["conn"] for e in entries}) == 1
 
 
 @pytest.mark.postgres_only
@@ -110,4 +115,28 @@ async def test_the_pgbench_script_hides_the_colons_of_the_sqls_own_strings(
                 session, "fetchrow", probe
             )
     finally:
+        await engine.dispose()
+
+
+@pytest.mark.postgres_only
+async def test_a_statement_sent_first_through_asyncpg_runs_inside_the_transaction(
+    database_url: str,
+) -> None:
+    """SQLAlchemy's adapter begins the transaction with the first statement it sends;
+    when ``pg_call`` sends the first one, it must not run in autocommit: its locks must
+    last and a rollback must undo it."""
+    engine = create_engine(database_url)
+    table = f"t_{uuid.uuid4().hex[:8]}"
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(text(f"CREATE TABLE {table} (n int)"))
+        async with create_sessionmaker(engine)() as session:
+            await pg_call(session, "execute", f"INSERT INTO {table} VALUES (1)")
+            assert await pg_call(session, "fetchval", "SELECT pg_current_xact_id_if_assigned()")
+            await session.rollback()
+        async with create_sessionmaker(engine)() as session:
+            assert await pg_call(session, "fetchval", f"SELECT count(*) FROM {table}") == 0
+    finally:
+        async with engine.begin() as conn:
+            await conn.execute(text(f"DROP TABLE {table}"))
         await engine.dispose()

@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import (
 )
 from sqlalchemy.orm import DeclarativeBase, Session, SessionTransaction, make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.orm.util import identity_key
 from sqlalchemy.pool import ConnectionPoolEntry
 from sqlalchemy.types import TypeDecorator
 from starlette.requests import Request
@@ -214,6 +215,26 @@ def column_values(table: Table, column: str, values: Sequence[Any]) -> list[Any]
     return list(values)
 
 
+def attach(session: AsyncSession, model: type[Base], rows: Sequence[dict[str, Any]]) -> list[Any]:
+    """Rows read past the ORM (``pg_call``, values as ``result_values`` gives them) as
+    the session's objects of ``model``, as a query with ``populate_existing`` would
+    give them: an object the session holds already takes the row's values, any other
+    is made and attached as stored."""
+    objects = []
+    identity_map = session.sync_session.identity_map
+    for values in rows:
+        obj = identity_map.get(identity_key(model, values["id"]))
+        if obj is None:
+            obj = model(**values)
+            make_transient_to_detached(obj)
+            session.add(obj)
+        else:
+            for name, value in values.items():
+                set_committed_value(obj, name, value)
+        objects.append(obj)
+    return objects
+
+
 def table_of(model: type[Base]) -> Table:
     table = model.__table__
     assert isinstance(table, Table)
@@ -246,8 +267,13 @@ async def pg_call(session: AsyncSession, method: str, sql: str, *args: Any) -> A
     if held is None:  # once per transaction (~25 µs a time)
         connection = await session.connection()
         pooled = await connection.get_raw_connection()
-        assert connection.sync_connection is not None
-        held = session.info[_DRIVER] = (connection.sync_connection, pooled.driver_connection)
+        driver: Any = pooled.driver_connection
+        assert connection.sync_connection is not None and driver is not None
+        if not driver.is_in_transaction():
+            # SQLAlchemy's asyncpg adapter sends BEGIN with the first statement it
+            # executes; a transaction that starts here must not run in autocommit.
+            await connection.exec_driver_sql("SELECT 1")
+        held = session.info[_DRIVER] = (connection.sync_connection, driver)
     sync, driver = held
     # As SQLAlchemy's own execution does, so that listeners (the benchmark's trace, the
     # tests' statement counts) see these statements too; the engine's are among them.

@@ -36,6 +36,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.util import identity_key
 
 from prodorder_api.db import (
+    attach,
     insert_rows,
     pg_call,
     result_values,
@@ -150,7 +151,13 @@ async def lock_items(session: AsyncSession, item_ids: Iterable[uuid.UUID]) -> di
     ids = set(item_ids)
     locked: dict[uuid.UUID, Item] = session.info.setdefault(_LOCKED, {})
     missing = sorted(ids - locked.keys())
-    if missing:
+    if missing and session.get_bind().dialect.name == "postgresql":
+        # Through asyncpg, the rows attached as ORM objects: ~0.2 instead of ~0.4 ms.
+        found = await pg_call(session, "fetch", _LOCK_ITEMS, missing)
+        read = [result_values(_ITEMS, _ITEM_COLUMNS, row) for row in found]
+        values = [dict(zip(_ITEM_COLUMNS, row, strict=True)) for row in read]
+        locked.update((item.id, item) for item in attach(session, Item, values))
+    elif missing:
         # populate_existing: the request may have read these items before it waited for
         # the lock; without it the session would keep (and write back) the stale values.
         rows = await session.scalars(
@@ -162,6 +169,15 @@ async def lock_items(session: AsyncSession, item_ids: Iterable[uuid.UUID]) -> di
         )
         locked.update((item.id, item) for item in rows)
     return {item_id: locked[item_id] for item_id in ids if item_id in locked}
+
+
+_ITEMS = table_of(Item)
+_ITEM_COLUMNS = tuple(c.key for c in _ITEMS.columns)
+# What the SQLAlchemy statement in ``lock_items`` renders, for ``pg_call``.
+_LOCK_ITEMS = (
+    f"SELECT {', '.join(_ITEM_COLUMNS)} FROM items WHERE id = ANY($1::uuid[]) "
+    "ORDER BY id FOR NO KEY UPDATE"
+)
 
 
 @dataclass
