@@ -219,6 +219,8 @@ async def create(session: AsyncSession, data: OrderCreate) -> ProductionOrder:
     bom = await boms.default_for(session, data.item_id) if data.bom_id is None else None
     if bom is None:
         product = await items.get_for_input(session, data.item_id, "item_id")
+        if data.bom_id is None:
+            raise ValidationFailed(["body", "bom_id"], "the item has no default BOM: give bom_id")
         bom = await _bom_for(session, product.id, data.bom_id)
     location = await locations.resolve(session, data.location_id, "location_id")
     output_location = (
@@ -314,12 +316,8 @@ async def place(session: AsyncSession, new_orders: Sequence[NewOrder]) -> list[P
     return orders
 
 
-async def _bom_for(session: AsyncSession, item_id: uuid.UUID, bom_id: uuid.UUID | None) -> Bom:
-    if bom_id is None:
-        bom = await boms.default_for(session, item_id)
-        if bom is None:
-            raise ValidationFailed(["body", "bom_id"], "the item has no default BOM: give bom_id")
-        return bom
+async def _bom_for(session: AsyncSession, item_id: uuid.UUID, bom_id: uuid.UUID) -> Bom:
+    """The named BOM, with its lines and operations, which must make the item."""
     bom = await session.scalar(
         select(Bom)
         .where(Bom.id == bom_id)
