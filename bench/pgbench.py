@@ -100,8 +100,9 @@ def _rows(event: dict[str, Any]) -> list[list[Any]]:
 
 
 def _inserts(sql: str) -> bool:
-    """An INSERT, or a statement with one in its WITH (an order's update and history)."""
-    return sql.startswith("INSERT") or (sql.startswith("WITH") and "(INSERT INTO " in sql)
+    """An INSERT, or a statement with one among its parts (``db.pg_write``'s held
+    writes, sent together as ``WITH w1 AS (…), … <last write>``)."""
+    return sql.startswith("INSERT") or (sql.startswith("WITH") and "INSERT INTO " in sql)
 
 
 def _flat(values: list[Any]) -> list[Any]:
@@ -205,7 +206,8 @@ class Renderer:
         sql = _hide_colons(sql)
         if _LONE_COLON.search(sql):
             raise TraceError(f"a ':' pgbench would read as a variable: {sql[:120]}")
-        self.in_order_insert = sql.startswith("INSERT INTO production_orders ")
+        # The new order's row, alone or among held writes sent together.
+        self.in_order_insert = "INSERT INTO production_orders " in sql
         text = _PLACEHOLDER.sub(lambda m: self.literal(params[int(m.group(1)) - 1]), sql)
         return " ".join(text.split())
 

@@ -20,6 +20,7 @@ from prodorder_api.db import (
     Base,
     insert_new,
     pg_call,
+    pg_write,
     result_values,
     table_of,
     update_loaded,
@@ -211,9 +212,7 @@ async def _drop_empty_reservations(session: AsyncSession, order: ProductionOrder
         return
     if session.get_bind().dialect.name == "postgresql":
         ids = [r.id for r in empty]
-        await pg_call(
-            session, "execute", "DELETE FROM order_reservations WHERE id = ANY($1::uuid[])", ids
-        )
+        await pg_write(session, "DELETE FROM order_reservations WHERE id = ANY($1::uuid[])", ids)
     else:
         await session.execute(
             delete(OrderReservation).where(OrderReservation.id.in_([r.id for r in empty]))
