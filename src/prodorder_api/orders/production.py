@@ -9,9 +9,11 @@ was produced. So per order ``Σ consumption value == Σ output value + scrap val
 exactly, with no rounding left behind.
 """
 
+import uuid
+import weakref
 from decimal import Decimal, localcontext
 
-from sqlalchemy import func, select
+from sqlalchemy import Engine, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from prodorder_api.boms.models import Bom, BomByProduct
@@ -189,7 +191,20 @@ async def _issue_value(
 ByProduct = tuple[BomByProduct, Item, Decimal]  # the line, its item, the BOM's output quantity
 
 
+# The BOMs of this engine's orders known to have no by-products. An order's BOM was
+# marked used when the order was made, and a used BOM never changes (``update_bom``
+# refuses), so this stays true; most completions are spared a statement.
+_WITHOUT_BY_PRODUCTS: weakref.WeakKeyDictionary[Engine, set[uuid.UUID]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
 async def _by_products(session: AsyncSession, order: ProductionOrder) -> list[ByProduct]:
+    engine = session.get_bind()
+    assert isinstance(engine, Engine)
+    known_none = _WITHOUT_BY_PRODUCTS.setdefault(engine, set())
+    if order.bom_id in known_none:
+        return []
     rows = await session.execute(
         select(BomByProduct, Item, Bom.output_quantity)
         .join(Item, Item.id == BomByProduct.item_id)
@@ -197,7 +212,10 @@ async def _by_products(session: AsyncSession, order: ProductionOrder) -> list[By
         .where(BomByProduct.bom_id == order.bom_id)
         .order_by(BomByProduct.position)
     )
-    return [(line, item, output) for line, item, output in rows]
+    found = [(line, item, output) for line, item, output in rows]
+    if not found:
+        known_none.add(order.bom_id)
+    return found
 
 
 def _by_product_moves(
