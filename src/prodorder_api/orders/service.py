@@ -68,14 +68,23 @@ _BY_ID = (
     .execution_options(populate_existing=True)
 )
 _BY_ID_FOR_UPDATE = _BY_ID.with_for_update(of=ProductionOrder)
-Child = Literal["reservations", "operations", "history"]
-CHILDREN: tuple[Child, ...] = ("reservations", "operations", "history")
+# An action that works with none of the requirements (a start) leaves them out:
+# building five requirement objects is ~0.2 ms of CPU.
+_ALONE_FOR_UPDATE = (
+    select(ProductionOrder)
+    .where(ProductionOrder.id == bindparam("order_id"))
+    .execution_options(populate_existing=True)
+    .with_for_update(of=ProductionOrder)
+)
+Child = Literal["requirements", "reservations", "operations", "history"]
+CHILDREN: tuple[Child, ...] = ("requirements", "reservations", "operations", "history")
 _CHILD_ROWS: dict[str, Select[Any]] = {
     name: select(model)
     .where(model.order_id == bindparam("order_id"))
     .order_by(*order_by)
     .execution_options(populate_existing=True)
     for name, model, order_by in (
+        ("requirements", OrderRequirement, (OrderRequirement.position,)),
         ("reservations", OrderReservation, ()),
         ("operations", OrderOperation, (OrderOperation.sequence,)),
         ("history", OrderEvent, (OrderEvent.id,)),
@@ -90,10 +99,14 @@ async def get(
     for_update: bool = False,
     children: Sequence[Child] = CHILDREN,
 ) -> ProductionOrder:
+    """The order, its requirements joined to it unless it is locked for an action
+    that does not name them among ``children``, then the rest of ``children``."""
     parsed = parse_id(order_id)
     order = None
     if parsed is not None:
-        stmt = _BY_ID_FOR_UPDATE if for_update else _BY_ID
+        stmt = _BY_ID
+        if for_update:
+            stmt = _BY_ID_FOR_UPDATE if "requirements" in children else _ALONE_FOR_UPDATE
         rows = await session.scalars(stmt, {"order_id": parsed})
         order = rows.unique().one_or_none()
     if order is None:
@@ -121,11 +134,11 @@ async def for_action(
     order_id: str,
     action: states.Action,
     if_match: Precondition = ANY,
-    children: Sequence[Child] = ("reservations", "operations"),
+    children: Sequence[Child] = ("requirements", "reservations", "operations"),
 ) -> ProductionOrder:
     """Lock the order, check its version against ``If-Match``, then that its status
-    allows ``action``. Its requirements are loaded, and ``children``; the history is
-    only appended to (``record``)."""
+    allows ``action``. Its ``children`` are loaded; the history is only appended to
+    (``record``)."""
     order = await get(session, order_id, for_update=True, children=children)
     if_match.check(order.version)
     states.check(order.status, action)
@@ -459,7 +472,9 @@ async def availability(session: AsyncSession, order_id: str) -> Availability:
 async def release(
     session: AsyncSession, order_id: str, allow_shortage: bool, if_match: Precondition = ANY
 ) -> ProductionOrder:
-    order = await for_action(session, order_id, "release", if_match, children=("reservations",))
+    order = await for_action(
+        session, order_id, "release", if_match, children=("requirements", "reservations")
+    )
     reserved = await materials.reserve(session, order, all_or_nothing=not allow_shortage)
     record(order, "release", "released", reserved=str(reserved), allow_shortage=allow_shortage)
     return order
