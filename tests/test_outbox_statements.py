@@ -96,7 +96,9 @@ async def test_a_release_inserts_its_events_with_one_statement(
         "production_order.released",
         *["stock.changed"] * 5,
     ]
-    assert len(starting(sent, "INSERT INTO EVENTS")) == 1, starting(sent, "INSERT INTO EVENTS")
+    # On PostgreSQL inside the statement that renders the answer (``read.order_json``).
+    inserting = [s for s in sent if "INSERT INTO EVENTS " in s.upper()]
+    assert len(inserting) == 1, inserting
 
 
 async def test_a_commit_outside_requests_inserts_its_events_with_one_statement(

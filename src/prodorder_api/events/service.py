@@ -76,6 +76,24 @@ def _rows(session: Session) -> list[dict[str, Any]]:
     ]
 
 
+def take(
+    session: AsyncSession | Session, own: Callable[[Data], bool]
+) -> list[dict[str, Any]] | None:
+    """The registered events as outbox rows for a caller that inserts them itself, and
+    no longer pending; the data of those ``own`` claims is None (the caller supplies
+    it). None, and still pending, when a data is to be rendered at write time and
+    ``own`` does not claim it. Call it when the request's changes are flushed."""
+    registered: list[tuple[str, Data]] = session.info.get(PENDING) or []
+    if not registered or any(callable(d) and not own(d) for _, d in registered):
+        return None
+    _forget(session)
+    now = utcnow()
+    return [
+        {"id": new_id(), "type": type_, "created_at": now, "data": None if own(data) else data}
+        for type_, data in registered
+    ]
+
+
 def _write(session: Session) -> None:
     """``write_pending`` for a commit outside a request (see ``_write_on_commit``)."""
     rows = _rows(session)
@@ -99,7 +117,7 @@ def _forget_on_rollback(session: Session, previous_transaction: SessionTransacti
         _forget(session)
 
 
-def _forget(session: Session) -> None:
+def _forget(session: AsyncSession | Session) -> None:
     """Drop the pending events and any bookkeeping kept beside them (``PENDING.*``)."""
     for key in [k for k in session.info if isinstance(k, str) and k.startswith(PENDING)]:
         del session.info[key]

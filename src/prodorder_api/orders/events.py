@@ -9,6 +9,7 @@ for the order (starting an operation on a released order emits ``started`` only)
 """
 
 import json
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Final
 
@@ -50,7 +51,18 @@ def emit(order: ProductionOrder, action: str, **details: Any) -> None:
         if (order.id, type_) in emitted:
             continue
         emitted.add((order.id, type_))
-        events.add(session, type_, lambda: _snapshot(order))
+        events.add(session, type_, Snapshot(order))
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """An order event's data: the order as ``GET`` shows it when the event is written
+    (``read.order_json`` may instead insert the events with its own rendering)."""
+
+    order: ProductionOrder
+
+    def __call__(self) -> dict[str, Any]:
+        return _snapshot(self.order)
 
 
 def _snapshot(order: ProductionOrder) -> dict[str, Any]:

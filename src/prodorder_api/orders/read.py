@@ -30,9 +30,12 @@ from sqlalchemy.orm import Session
 from sqlalchemy.util import greenlet_spawn
 
 from prodorder_api.concurrency import etag
-from prodorder_api.db import pg_call
+from prodorder_api.db import column_values, pg_call, table_of
 from prodorder_api.errors import NotFound
+from prodorder_api.events import service as events
+from prodorder_api.events.models import Event
 from prodorder_api.ids import parse_id
+from prodorder_api.orders import events as order_events
 from prodorder_api.orders import render_sql, service
 from prodorder_api.orders.models import ProductionOrder
 from prodorder_api.orders.presenter import present, summary
@@ -82,10 +85,11 @@ async def order_json(order: ProductionOrder, status_code: int = 200) -> JsonBody
 
     When the action left collections unloaded (a start loads none), PostgreSQL gets
     the request's changes flushed and renders the document, as for ``GET``: one
-    statement instead of up to three SELECTs and ``present``. Otherwise (a new order,
-    or SQLite after loading what is missing) the order is presented from memory. The
-    bytes are kept on the session for the order's event, which shows the same
-    document (``presented``).
+    statement instead of up to three SELECTs and ``present``; the same statement
+    inserts the request's outbox events, the order's own with that document (one
+    statement less an action). Otherwise (a new order, or SQLite after loading what is
+    missing) the order is presented from memory. The bytes are kept on the session for
+    the order's event, which shows the same document (``presented``).
     """
     session = async_object_session(order)
     if session is None:
@@ -95,7 +99,13 @@ async def order_json(order: ProductionOrder, status_code: int = 200) -> JsonBody
     if engine is not None and unloaded:
         await service.write_changes(session, order)
         await session.flush()
-        row = await _fetch(session, engine, "fetchrow", render_sql.ORDER, order.id)
+        outbox = session.in_transaction() and events.take(session, lambda d: _shows(d, order))
+        if outbox:
+            arrays = [column_values(_EVENTS, c, [r[c] for r in outbox]) for c in _EVENT_COLUMNS]
+            sql, args = render_sql.ORDER_WITH_EVENTS, (order.id, *arrays)
+        else:
+            sql, args = render_sql.ORDER, (order.id,)
+        row = await _fetch(session, engine, "fetchrow", sql, *args)
         body = _with_details(row["body"], row["details"])
     else:
         if unloaded:
@@ -105,6 +115,15 @@ async def order_json(order: ProductionOrder, status_code: int = 200) -> JsonBody
     response = JsonBody(body, status_code=status_code)
     response.headers["ETag"] = etag(order.version)
     return response
+
+
+_EVENTS = table_of(Event)
+_EVENT_COLUMNS = ("id", "type", "created_at", "data")
+
+
+def _shows(data: events.Data, order: ProductionOrder) -> bool:
+    """Whether an event's data is ``order`` as ``GET`` shows it."""
+    return isinstance(data, order_events.Snapshot) and data.order is order
 
 
 def presented(session: Session, order: ProductionOrder) -> bytes | None:

@@ -230,6 +230,22 @@ ORDER = (
     ") AS hist ON true WHERE o.id = $1"
 )
 
+# ORDER, with the request's outbox events inserted beside it (one statement less an
+# action): $2 … $5 are their ids, types, times and data, where a NULL data stands for
+# this document, its DETAILS marks replaced by the details as stored (the feed reads
+# ``data`` back as JSON, so their spacing does not matter there).
+ORDER_WITH_EVENTS = (
+    f"WITH doc AS ({ORDER}), ev AS ("
+    "INSERT INTO events (id, type, created_at, data) "
+    "SELECT v.id, v.type, v.created_at, coalesce(v.data, (SELECT ("
+    "SELECT string_agg(p.piece || coalesce(doc.details[p.n], ''), '' ORDER BY p.n) "
+    "FROM unnest(string_to_array(doc.body, chr(1))) WITH ORDINALITY AS p(piece, n)"
+    ")::json FROM doc)) "
+    "FROM unnest($2::uuid[], $3::varchar(64)[], $4::timestamptz[], $5::json[]) "
+    "AS v(id, type, created_at, data)) "
+    "SELECT * FROM doc"
+)
+
 # OrderSummary's fields in order, over ``production_orders`` (unaliased, so that the
 # list's SQLAlchemy statement can select it beside its own filters).
 SUMMARY_FIELDS: list[tuple[str, str]] = [
