@@ -472,3 +472,34 @@ async def test_exactly_one_default_when_new_default_revisions_race(
     )
     assert [r.status_code for r in claimed] == [201] * 6, [r.text for r in claimed]
     assert len(await defaults(client, product)) == 1, await defaults(client, product)
+
+
+async def test_a_bom_whose_first_use_rolled_back_can_still_get_operations(
+    app: Any, client: httpx.AsyncClient
+) -> None:
+    """Orders of a used BOM without operations skip reading them (a used BOM never
+    changes), but only once that use is committed: a rolled-back first order leaves the
+    BOM open to change, and the next order gets the operations it was given."""
+    from prodorder_api.boms import service as boms
+
+    component, product = await create_item(client), await create_item(client)
+    bom = ok(
+        await client.post(
+            "/v1/boms",
+            json={
+                "item_id": product["id"],
+                "lines": [{"component_item_id": component["id"], "quantity": 1}],
+            },
+        ),
+        201,
+    )
+    async with app.state.sessionmaker() as session:
+        loaded = await boms.default_for(session, uuid.UUID(product["id"]))
+        assert loaded is not None and loaded.operations == []
+        await boms.mark_used(session, loaded)
+        await session.rollback()
+    operations = [{"sequence": 10, "name": "Assemble", "run_minutes": "5"}]
+    ok(await client.patch(f"/v1/boms/{bom['id']}", json={"operations": operations}))
+
+    order = await create_order(client, product["id"], 1)
+    assert [op["name"] for op in order["operations"]] == ["Assemble"]

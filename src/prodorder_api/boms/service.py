@@ -1,11 +1,13 @@
 """BOM revisions: create, replace while unused, make default; cycles refused."""
 
 import uuid
+import weakref
 from collections.abc import Iterable
+from typing import Literal
 
-from sqlalchemy import bindparam, inspect, select, text, update
+from sqlalchemy import Engine, bindparam, event, inspect, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import joinedload, selectinload
+from sqlalchemy.orm import Session, joinedload, selectinload
 from sqlalchemy.orm.attributes import set_committed_value
 
 from prodorder_api.boms.models import Bom, BomByProduct, BomLine, BomOperation
@@ -63,9 +65,47 @@ async def default_for(session: AsyncSession, item_id: uuid.UUID) -> Bom | None:
     """The item's default BOM with its lines and operations loaded."""
     bom = (await session.scalars(_DEFAULT_FOR, {"item_id": item_id})).unique().one_or_none()
     if bom is not None and "operations" in inspect(bom).unloaded:
-        operations = (await session.scalars(_OPERATIONS, {"bom_id": bom.id})).all()
-        set_committed_value(bom, "operations", list(operations))
+        none = used_without(session, "operations")
+        operations = []
+        if bom.id not in none:
+            operations = list((await session.scalars(_OPERATIONS, {"bom_id": bom.id})).all())
+            if bom.used and not operations:
+                none.add(bom.id)
+        set_committed_value(bom, "operations", operations)
     return bom
+
+
+# Used BOMs seen to have no operations, or no by-products, by engine. A used BOM never
+# changes (``update_bom`` refuses), so this stays true, and most orders are spared a
+# statement when they are made (operations) and when they are completed (by-products).
+_USED_WITHOUT: weakref.WeakKeyDictionary[Engine, dict[str, set[uuid.UUID]]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def used_without(
+    session: AsyncSession | Session, collection: Literal["operations", "by_products"]
+) -> set[uuid.UUID]:
+    """The used BOMs known to have none of ``collection``: add one only once its use is
+    committed (``mark_used`` does it on commit)."""
+    engine = session.get_bind()
+    assert isinstance(engine, Engine)
+    return _USED_WITHOUT.setdefault(engine, {}).setdefault(collection, set())
+
+
+# BOMs ``mark_used`` saw without operations, added to ``used_without`` on commit.
+_USED_ON_COMMIT = "prodorder.boms.used_without_operations"
+
+
+@event.listens_for(Session, "after_commit")
+def _learn_on_commit(session: Session) -> None:
+    if learned := session.info.pop(_USED_ON_COMMIT, None):
+        used_without(session, "operations").update(learned)
+
+
+@event.listens_for(Session, "after_rollback")
+def _forget_on_rollback(session: Session) -> None:
+    session.info.pop(_USED_ON_COMMIT, None)
 
 
 async def _serialise_bom_writes(session: AsyncSession) -> None:
@@ -170,6 +210,10 @@ async def mark_used(session: AsyncSession, *used: Bom) -> None:
         )
         for bom in fresh:
             bom.used = True
+    # The next orders of a BOM without operations need not ask for them.
+    without = {b.id for b in used if "operations" not in inspect(b).unloaded and not b.operations}
+    if without:
+        session.info.setdefault(_USED_ON_COMMIT, set()).update(without)
 
 
 async def list_boms(

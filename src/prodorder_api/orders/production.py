@@ -9,13 +9,12 @@ was produced. So per order ``Σ consumption value == Σ output value + scrap val
 exactly, with no rounding left behind.
 """
 
-import uuid
-import weakref
 from decimal import Decimal, localcontext
 
-from sqlalchemy import Engine, func, select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from prodorder_api.boms import service as boms
 from prodorder_api.boms.models import Bom, BomByProduct
 from prodorder_api.concurrency import ANY, Precondition
 from prodorder_api.errors import ValidationFailed
@@ -191,18 +190,8 @@ async def _issue_value(
 ByProduct = tuple[BomByProduct, Item, Decimal]  # the line, its item, the BOM's output quantity
 
 
-# The BOMs of this engine's orders known to have no by-products. An order's BOM was
-# marked used when the order was made, and a used BOM never changes (``update_bom``
-# refuses), so this stays true; most completions are spared a statement.
-_WITHOUT_BY_PRODUCTS: weakref.WeakKeyDictionary[Engine, set[uuid.UUID]] = (
-    weakref.WeakKeyDictionary()
-)
-
-
 async def _by_products(session: AsyncSession, order: ProductionOrder) -> list[ByProduct]:
-    engine = session.get_bind()
-    assert isinstance(engine, Engine)
-    known_none = _WITHOUT_BY_PRODUCTS.setdefault(engine, set())
+    known_none = boms.used_without(session, "by_products")  # the order's BOM is used
     if order.bom_id in known_none:
         return []
     rows = await session.execute(
