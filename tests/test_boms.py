@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 
 from tests.helpers import create_item, ok, problem, receive, walk
-from tests.order_helpers import create_order
+from tests.order_helpers import create_bom, create_order
 
 
 def line(component: dict[str, Any], quantity: Any, **fields: Any) -> dict[str, Any]:
@@ -483,16 +483,7 @@ async def test_a_bom_whose_first_use_rolled_back_can_still_get_operations(
     from prodorder_api.boms import service as boms
 
     component, product = await create_item(client), await create_item(client)
-    bom = ok(
-        await client.post(
-            "/v1/boms",
-            json={
-                "item_id": product["id"],
-                "lines": [{"component_item_id": component["id"], "quantity": 1}],
-            },
-        ),
-        201,
-    )
+    bom = await create_bom(client, product["id"], [(component["id"], 1)])
     async with app.state.sessionmaker() as session:
         loaded = await boms.default_for(session, uuid.UUID(product["id"]))
         assert loaded is not None and loaded.operations == []
