@@ -109,3 +109,42 @@ async def test_a_batch_that_raises_leaves_written_what_separate_calls_would(
             await session.commit()
     assert await state_of(app, together_id) == await state_of(app, apart_id)
     assert await broken_invariants(app.state.engine) == []
+
+
+async def test_a_balance_the_batch_expects_is_locked_with_the_first_call(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    """A completion locks its output's balance with the backflush's: the figures are
+    those of separate calls (the output's value and the product's new average read its
+    on-hand), with one balance lock for both calls on PostgreSQL."""
+    runs = []
+    for batched in (False, True):
+        component, product = await create_item(client), await create_item(client)
+        await receive(client, component["id"], 10, unit_cost="2")
+        await receive(client, product["id"], 4, unit_cost="5")
+        async with app.state.sessionmaker() as session:
+            main = await session.scalar(select(Location.id).where(Location.code == "MAIN"))
+        assert main is not None
+        a, b = uuid.UUID(component["id"]), uuid.UUID(product["id"])
+        backflush = [Move(item_id=a, location_id=main, quantity=D(-3), type="consumption")]
+        output = Move(
+            item_id=b, location_id=main, quantity=D(2), type="output", value=D("7"), unit_cost=None
+        )
+        with statements(app.state.engine) as sent:
+            async with app.state.sessionmaker() as session, session.begin():
+                await ledger.lock_items(session, [a, b])
+                expect = [output.key] if batched else []
+                async with ledger.batch(session, expect=expect):
+                    await ledger.apply(session, backflush)
+                    await ledger.apply(session, [output])
+        runs.append((await state_of(app, a), await state_of(app, b), sent))
+
+    (apart_a, apart_b, apart_sent), (together_a, together_b, together_sent) = runs
+    assert (together_a, together_b) == (apart_a, apart_b)
+    assert apart_b["balance"] == (D(6), D(0)) and apart_b["item"] == (D(27), D("4.5"))
+    if app.state.engine.dialect.name == "postgresql":
+        locks = [s for s in together_sent if "FROM stock_balances AS b" in s and "FOR UPDATE" in s]
+        assert len(locks) == 1, locks
+        before = [s for s in apart_sent if "FROM stock_balances AS b" in s and "FOR UPDATE" in s]
+        assert len(before) == 2, before
+    assert await broken_invariants(app.state.engine) == []

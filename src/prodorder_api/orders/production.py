@@ -125,8 +125,10 @@ async def _report_output(
         session,
         {order.item_id, *(i.item_id for i in issues), *(item.id for _, item, _ in by_products)},
     )
-    # The backflush and the output (valued by what it consumed) write together.
-    async with ledger.batch(session):
+    # The backflush and the output (valued by what it consumed) write together, and
+    # the output's balance is locked with the backflush's.
+    output = (order.item_id, order.output_location_id, lot_code or NO_LOT)
+    async with ledger.batch(session, expect=[output]):
         flushed = await _issue_value(session, order, issues)
         relief = order.unrelieved_cost if final else flushed + _share(before, quantity, expected)
         moves = _by_product_moves(order, by_products, quantity, relief)

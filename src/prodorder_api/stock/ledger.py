@@ -217,14 +217,14 @@ async def apply(session: AsyncSession, moves: Sequence[Move]) -> list[StockMovem
     for move in moves:
         _check_tracking(items[move.item_id], move)
     valued = {m.item_id for m in moves if m.type is not None}
-    balances, totals = await _lock_balances(session, {m.key for m in moves}, valued)
+    pending: _Batch | None = session.info.get(_BATCH)
+    balances, totals = await _lock_for(session, {m.key for m in moves}, valued, pending)
     inbound = {m.key for m in moves if m.quantity > 0} - balances.keys()
     if inbound:
         await _ensure_rows(session, inbound, moves)
         more, more_totals = await _lock_balances(session, inbound, valued)
         balances |= more
         totals = more_totals | totals
-    pending: _Batch | None = session.info.get(_BATCH)
     if pending is not None:  # this batch's changes are newer than the rows just read
         balances = {key: pending.balances.get(b.id, b) for key, b in balances.items()}
     now = utcnow()
@@ -286,10 +286,45 @@ class _Batch:
     items: dict[uuid.UUID, tuple[Item, dict[str, Any]]] = field(default_factory=dict)
     movements: list[StockMovement] = field(default_factory=list)
     on_hand: defaultdict[uuid.UUID, Decimal] = field(default_factory=lambda: defaultdict(Decimal))
+    expected: set[BalanceKey] = field(default_factory=set)  # to lock with the first call
+    ahead: dict[BalanceKey, _Balance] = field(default_factory=dict)  # locked ahead
+    totals: dict[uuid.UUID, Decimal] = field(default_factory=dict)  # their items', then
+
+
+async def _lock_for(
+    session: AsyncSession, keys: set[BalanceKey], valued: set[uuid.UUID], pending: _Batch | None
+) -> tuple[dict[BalanceKey, _Balance], dict[uuid.UUID, Decimal]]:
+    """``_lock_balances`` inside a batch: the balances the batch expects are locked with
+    the first call's, and a later call takes them from there instead of asking again.
+
+    Sound because the caller holds the items' locks, which every change of their
+    balances takes: rows locked ahead cannot change but through this batch, whose
+    changes stand in for them anyway; and their items' on-hand, read then, is before
+    every move of the batch, as ``apply`` counts it.
+    """
+    if pending is None:
+        return await _lock_balances(session, keys, valued)
+    ahead = {key: pending.ahead[key] for key in keys if key in pending.ahead}
+    extra, pending.expected = pending.expected - keys - pending.ahead.keys(), set()
+    balances: dict[BalanceKey, _Balance] = {}
+    totals: dict[uuid.UUID, Decimal] = {}
+    if keys - ahead.keys():
+        extra_items = {key[0] for key in extra}
+        balances, totals = await _lock_balances(
+            session, (keys - ahead.keys()) | extra, valued | extra_items
+        )
+        pending.ahead |= {key: balances.pop(key) for key in extra if key in balances}
+        pending.totals |= {i: totals[i] for i in extra_items if i in totals}
+    totals |= {
+        key[0]: pending.totals[key[0]]
+        for key in ahead
+        if key[0] in pending.totals and key[0] not in totals
+    }
+    return balances | ahead, totals
 
 
 @asynccontextmanager
-async def batch(session: AsyncSession) -> AsyncIterator[None]:
+async def batch(session: AsyncSession, expect: Iterable[BalanceKey] = ()) -> AsyncIterator[None]:
     """The ``apply`` calls inside write once, together, when the block ends: one
     UPDATE of the balances, one of the items and one INSERT of the movements instead
     of one each per call. A completion backflushes and then receives its output,
@@ -299,11 +334,14 @@ async def batch(session: AsyncSession) -> AsyncIterator[None]:
     and has not written yet stand in for what a later call reads (the balances it
     locks, each item's total on hand, the items' value), so the figures are exactly
     those of separate calls, and so is what a block that raises leaves written.
+
+    The balances of ``expect`` (a completion's output) are locked together with the
+    first call's: a statement less. The caller must hold their items' locks.
     """
     if _BATCH in session.info:
         yield  # the outer batch writes
         return
-    pending = session.info[_BATCH] = _Batch()
+    pending = session.info[_BATCH] = _Batch(expected=set(expect))
     try:
         yield
     finally:
