@@ -59,13 +59,22 @@ class _Free:
 
 
 async def free_stock(
-    session: AsyncSession, item_ids: list[uuid.UUID], location_id: uuid.UUID
+    session: AsyncSession, item_ids: list[uuid.UUID], location_id: uuid.UUID, *, hold: bool = False
 ) -> dict[uuid.UUID, _Free]:
-    """Available stock per item at a location, in one query; lots earliest expiry first."""
+    """Available stock per item at a location, in one query; lots earliest expiry first.
+
+    ``hold`` (inside a ``ledger.batch``, the items locked): on PostgreSQL the same
+    statement locks those balances for the batch's calls, a statement less.
+    """
     rows: Any
     if session.get_bind().dialect.name == "postgresql":  # ~0.08 instead of ~0.29 ms of CPU
-        found = await pg_call(session, "fetch", _FREE_STOCK, item_ids, location_id)
-        rows = [result_values(_BALANCES, _FREE_COLUMNS, row) for row in found]
+        sql = _FREE_STOCK_HELD if hold else _FREE_STOCK
+        found = await pg_call(session, "fetch", sql, item_ids, location_id)
+        columns = _FREE_COLUMNS + _HELD_COLUMNS if hold else _FREE_COLUMNS
+        rows = [result_values(_BALANCES, columns, row) for row in found]
+        if hold:
+            ledger.locked_ahead(session, [row[3:] for row in rows])
+            rows = [row[:3] for row in rows]
     else:
         rows = await _free_stock_rows(session, item_ids, location_id)
     free = {item_id: _Free([]) for item_id in item_ids}
@@ -76,12 +85,18 @@ async def free_stock(
 
 _BALANCES = table_of(StockBalance)
 _FREE_COLUMNS = ("item_id", "lot_code", "on_hand")  # available is read as an on-hand
-# What ``_free_stock_rows`` selects, for ``pg_call``.
-_FREE_STOCK = (
-    "SELECT b.item_id, b.lot_code, b.on_hand - b.reserved FROM stock_balances AS b "
+# What ``_free_stock_rows`` selects, for ``pg_call``; held, with each balance as the
+# ledger locks it (``ledger.locked_ahead``).
+_HELD_COLUMNS = ("id", "item_id", "location_id", "lot_code", "on_hand", "reserved", "updated_at")
+_FREE_SQL = (
+    "SELECT b.item_id, b.lot_code, b.on_hand - b.reserved{held} FROM stock_balances AS b "
     "LEFT OUTER JOIN lots AS l ON l.item_id = b.item_id AND l.code = b.lot_code "
     "WHERE b.item_id = ANY($1::uuid[]) AND b.location_id = $2 AND b.on_hand > b.reserved "
-    "ORDER BY b.item_id, l.expiry_date ASC NULLS LAST, l.created_at, b.lot_code"
+    "ORDER BY b.item_id, l.expiry_date ASC NULLS LAST, l.created_at, b.lot_code{lock}"
+)
+_FREE_STOCK = _FREE_SQL.format(held="", lock="")
+_FREE_STOCK_HELD = _FREE_SQL.format(
+    held="".join(f", b.{column}" for column in _HELD_COLUMNS), lock=" FOR UPDATE OF b"
 )
 
 
@@ -137,7 +152,18 @@ async def reserve(
     if not needs:
         return ZERO
     await ledger.lock_items(session, needs)
-    free = await free_stock(session, sorted(needs), order.location_id)
+    async with ledger.batch(session):
+        return await _reserve_free(session, order, needs, all_or_nothing=all_or_nothing)
+
+
+async def _reserve_free(
+    session: AsyncSession,
+    order: ProductionOrder,
+    needs: dict[uuid.UUID, Decimal],
+    *,
+    all_or_nothing: bool,
+) -> Decimal:
+    free = await free_stock(session, sorted(needs), order.location_id, hold=True)
     shortages = [
         {
             "item_id": str(item_id),

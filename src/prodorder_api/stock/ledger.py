@@ -323,6 +323,16 @@ async def _lock_for(
     return balances | ahead, totals
 
 
+def locked_ahead(session: AsyncSession, rows: Iterable[Sequence[Any]]) -> None:
+    """Balance rows the caller has locked and read itself (``_Balance``'s fields, in
+    order), for the open batch's calls to take instead of asking again; the caller
+    holds their items' locks (see ``_lock_for``)."""
+    pending: _Batch = session.info[_BATCH]
+    for row in rows:
+        balance = _Balance(*row)
+        pending.ahead[balance.key] = balance
+
+
 @asynccontextmanager
 async def batch(session: AsyncSession, expect: Iterable[BalanceKey] = ()) -> AsyncIterator[None]:
     """The ``apply`` calls inside write once, together, when the block ends: one
