@@ -120,8 +120,15 @@ def load_children(
     session: Session, order: ProductionOrder, children: Sequence[Child] = CHILDREN
 ) -> None:
     """Load those of the order's collections that are not loaded yet (sync: also
-    called while the request's events are rendered, inside ``run_sync``)."""
+    called while the request's events are rendered, inside ``run_sync``).
+
+    An order's operations are its BOM's, copied when it was made, and no route adds
+    any: an order of a used BOM known to have none has none (a statement less).
+    """
     missing = [name for name in children if name in inspect(order).unloaded]
+    if "operations" in missing and order.bom_id in boms.used_without(session, "operations"):
+        missing.remove("operations")
+        set_committed_value(order, "operations", [])
     if missing and (session.new or session.dirty or session.deleted):
         session.flush()  # a history entry ``record`` added is among the rows read
     for name in missing:
