@@ -5,7 +5,7 @@ import json
 import os
 import re
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -557,23 +557,16 @@ def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]
     return async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
 
 
-async def session_dependency(request: Request) -> AsyncIterator[AsyncSession]:
+async def session_dependency(request: Request) -> AsyncSession:
     """The request's one session and transaction.
 
     ``routing.ApiRoute`` commits it after the endpoint returned and its response was
     built, and before the response is sent (together with the idempotency record and
-    the outbox events of the same transaction); any exception rolls it back here.
+    the outbox events of the same transaction); any exception rolls it back there, and
+    it closes it. A plain function, not a generator: FastAPI wraps a dependency that
+    yields in a context manager and an exit stack, ~0.05 ms of CPU a request.
     """
     sessionmaker: async_sessionmaker[AsyncSession] = request.app.state.sessionmaker
     session = sessionmaker()
     request.state.db_session = session
-    try:
-        yield session
-    except BaseException:
-        await session.rollback()
-        raise
-    finally:
-        # A session that holds no transaction holds no connection either; closing it
-        # only costs a greenlet switch (on a GET that read through the pool, say).
-        if session.in_transaction():
-            await session.close()
+    return session

@@ -63,17 +63,32 @@ class ApiRoute(APIRoute):
 
         async def transactional_handler(request: Request) -> Response:
             exact = ExactJsonRequest(request.scope, request.receive)
-            _refuse_nul_in_query(exact, query_names)
-            response = await handler(exact)
-            _set_etag(response)
-            session: AsyncSession | None = getattr(exact.state, "db_session", None)
-            if session is not None and session.in_transaction():
-                await before_commit(exact, session, response)
-                await session.commit()
-                metrics.count_committed(session)
-            return response
+            try:
+                _refuse_nul_in_query(exact, query_names)
+                response = await handler(exact)
+                _set_etag(response)
+                session = _session_of(exact)
+                if session is not None and session.in_transaction():
+                    await before_commit(exact, session, response)
+                    await session.commit()
+                    metrics.count_committed(session)
+                return response
+            except BaseException:
+                if (session := _session_of(exact)) is not None:
+                    await session.rollback()
+                raise
+            finally:
+                # A session that holds no transaction holds no connection either.
+                if (session := _session_of(exact)) is not None and session.in_transaction():
+                    await session.close()
 
         return transactional_handler
+
+
+def _session_of(request: Request) -> AsyncSession | None:
+    """The session ``db.session_dependency`` gave the request, if it asked for one."""
+    session: AsyncSession | None = getattr(request.state, "db_session", None)
+    return session
 
 
 def _query_names(dependant: Dependant) -> set[str]:
