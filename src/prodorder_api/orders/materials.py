@@ -31,7 +31,7 @@ from prodorder_api.money import ZERO, to_json
 from prodorder_api.orders.models import OrderRequirement, OrderReservation, ProductionOrder
 from prodorder_api.stock import ledger
 from prodorder_api.stock.ledger import Move
-from prodorder_api.stock.models import NO_LOT, Lot, StockBalance, StockMovement
+from prodorder_api.stock.models import NO_LOT, Lot, Movement, StockBalance
 
 
 def reserved_by_item(order: ProductionOrder) -> dict[uuid.UUID, Decimal]:
@@ -277,7 +277,7 @@ class Issue:
 
 async def issue(
     session: AsyncSession, order: ProductionOrder, issues: list[Issue]
-) -> list[StockMovement]:
+) -> list[Movement]:
     """Consume components for the order in one ledger call; values go on the order."""
     if not issues:
         return []

@@ -17,7 +17,7 @@ from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from prodorder_api.events import service as events
-from prodorder_api.stock.models import StockMovement
+from prodorder_api.stock.models import Movement
 from prodorder_api.stock.schemas import BalanceOut, MovementOut
 
 STOCK_CHANGED: Final = "stock.changed"
@@ -38,9 +38,9 @@ class Balance(Protocol):
 
 
 def announce(
-    session: AsyncSession, balances: Iterable[Balance], movements: Iterable[StockMovement]
+    session: AsyncSession, balances: Iterable[Balance], movements: Iterable[Movement]
 ) -> None:
-    by_item: dict[uuid.UUID, tuple[list[Balance], list[StockMovement]]] = {}
+    by_item: dict[uuid.UUID, tuple[list[Balance], list[Movement]]] = {}
     for balance in sorted(balances, key=lambda b: (b.item_id, b.location_id, b.lot_code)):
         by_item.setdefault(balance.item_id, ([], []))[0].append(balance)
     for movement in movements:

@@ -50,7 +50,14 @@ from prodorder_api.ids import new_id
 from prodorder_api.items.models import Item
 from prodorder_api.money import MAX_MAGNITUDE, ZERO, div, mul, to_json
 from prodorder_api.stock import events as stock_events
-from prodorder_api.stock.models import NO_LOT, Lot, SerialNumber, StockBalance, StockMovement
+from prodorder_api.stock.models import (
+    NO_LOT,
+    Lot,
+    Movement,
+    SerialNumber,
+    StockBalance,
+    StockMovement,
+)
 
 BalanceKey = tuple[uuid.UUID, uuid.UUID, str]  # item, location, lot code
 
@@ -202,7 +209,7 @@ class _Balance:
         return self.on_hand - self.reserved
 
 
-async def apply(session: AsyncSession, moves: Sequence[Move]) -> list[StockMovement]:
+async def apply(session: AsyncSession, moves: Sequence[Move]) -> list[Movement]:
     """Apply ``moves`` all or nothing; returns the movement rows written.
 
     Statements on PostgreSQL for the usual call (items already locked by the caller,
@@ -242,7 +249,7 @@ async def apply(session: AsyncSession, moves: Sequence[Move]) -> list[StockMovem
         valuation = valuations[move.item_id]
         unit_cost, value = valuation.take(move)
         movements.append(
-            StockMovement(
+            Movement(
                 id=new_id(),
                 item_id=move.item_id,
                 location_id=move.location_id,
@@ -284,7 +291,7 @@ _BATCH: Final = "prodorder.ledger.batch"
 class _Batch:
     balances: dict[uuid.UUID, _Balance] = field(default_factory=dict)  # by id, latest
     items: dict[uuid.UUID, tuple[Item, dict[str, Any]]] = field(default_factory=dict)
-    movements: list[StockMovement] = field(default_factory=list)
+    movements: list[Movement] = field(default_factory=list)
     on_hand: defaultdict[uuid.UUID, Decimal] = field(default_factory=lambda: defaultdict(Decimal))
     expected: set[BalanceKey] = field(default_factory=set)  # to lock with the first call
     ahead: dict[BalanceKey, _Balance] = field(default_factory=dict)  # locked ahead
@@ -580,7 +587,7 @@ def _item_changes(valuations: list[_Valuation], now: datetime) -> list[tuple[Ite
     return changes
 
 
-async def _insert_movements(session: AsyncSession, movements: list[StockMovement]) -> None:
+async def _insert_movements(session: AsyncSession, movements: list[Movement]) -> None:
     """Not the unit of work: one statement (``db.insert_rows``)."""
     table = table_of(StockMovement)
     columns = [c.key for c in table.columns]

@@ -5,6 +5,7 @@ also maintains), so ``on_hand == Σ movements.quantity`` per balance always hold
 """
 
 import uuid
+from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 
@@ -103,3 +104,24 @@ class SerialNumber(Base):
     serial: Mapped[str] = mapped_column(String(64))
     location_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("locations.id"))
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+@dataclass(slots=True)
+class Movement:
+    """A ``stock_movements`` row as the ledger writes it: plain values, no ORM object.
+    The ledger inserts its movements with one statement past the unit of work, so the
+    ORM's instrumentation bought nothing: building six ``StockMovement`` objects was
+    ~10 % of a completion's CPU."""
+
+    id: uuid.UUID
+    item_id: uuid.UUID
+    location_id: uuid.UUID
+    lot_code: str
+    quantity: Decimal
+    type: str
+    unit_cost: Decimal
+    value: Decimal
+    production_order_id: uuid.UUID | None
+    reference: str | None
+    reason: str | None
+    created_at: datetime

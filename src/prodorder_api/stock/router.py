@@ -10,7 +10,7 @@ from prodorder_api.fields import AwareDatetime
 from prodorder_api.pagination import Page, to_page
 from prodorder_api.routing import ApiRoute
 from prodorder_api.stock import service
-from prodorder_api.stock.models import StockMovement
+from prodorder_api.stock.models import Movement
 from prodorder_api.stock.schemas import (
     AdjustmentCreate,
     BalanceOut,
@@ -30,7 +30,7 @@ router = APIRouter(
 )
 
 
-def _operation(movements: list[StockMovement]) -> StockOperation:
+def _operation(movements: list[Movement]) -> StockOperation:
     return StockOperation(movements=[MovementOut.model_validate(m) for m in movements])
 
 

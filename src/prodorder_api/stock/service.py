@@ -17,11 +17,11 @@ from prodorder_api.money import ZERO, to_json
 from prodorder_api.pagination import PageParams, paginate
 from prodorder_api.stock import ledger
 from prodorder_api.stock.ledger import Move
-from prodorder_api.stock.models import NO_LOT, Lot, StockBalance, StockMovement
+from prodorder_api.stock.models import NO_LOT, Lot, Movement, StockBalance, StockMovement
 from prodorder_api.stock.schemas import AdjustmentCreate, ReceiptCreate, TransferCreate
 
 
-async def receive(session: AsyncSession, data: ReceiptCreate) -> list[StockMovement]:
+async def receive(session: AsyncSession, data: ReceiptCreate) -> list[Movement]:
     item = await items.get_for_input(session, data.item_id, "item_id")
     location = await locations.resolve(session, data.location_id, "location_id")
     move = Move(
@@ -38,7 +38,7 @@ async def receive(session: AsyncSession, data: ReceiptCreate) -> list[StockMovem
     return await ledger.apply(session, [move])
 
 
-async def adjust(session: AsyncSession, data: AdjustmentCreate) -> list[StockMovement]:
+async def adjust(session: AsyncSession, data: AdjustmentCreate) -> list[Movement]:
     item = await items.get_for_input(session, data.item_id, "item_id")
     location = await locations.resolve(session, data.location_id, "location_id")
     base = Move(
@@ -63,7 +63,7 @@ async def adjust(session: AsyncSession, data: AdjustmentCreate) -> list[StockMov
     )
 
 
-async def transfer(session: AsyncSession, data: TransferCreate) -> list[StockMovement]:
+async def transfer(session: AsyncSession, data: TransferCreate) -> list[Movement]:
     item = await items.get_for_input(session, data.item_id, "item_id")
     source = await locations.resolve(session, data.from_location_id, "from_location_id")
     target = await locations.resolve(session, data.to_location_id, "to_location_id")
