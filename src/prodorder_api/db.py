@@ -282,7 +282,7 @@ async def pg_write(session: AsyncSession, sql: str, *args: Any) -> None:
 
     So the writes between two reads cost one statement and one round trip: a
     completion's reservations, requirements, balances, items, movements, history and
-    order took 7 statements, now 2. PostgreSQL runs the parts of one statement in one
+    order took 7 statements, now 1. PostgreSQL runs the parts of one statement in one
     snapshot, so a part cannot see another's rows; a write to a table another held
     write already touches (other than two INSERTs) first sends those held back.
     Foreign keys are checked at the end of the statement, so a child row may come
