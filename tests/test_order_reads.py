@@ -276,8 +276,11 @@ async def test_unit_cost_rounds_half_to_even_as_money_div_does(
         async with app.state.sessionmaker() as session, session.begin():
             await session.execute(
                 text(
+                    # As every change must (the ETag and the GET's kept documents
+                    # rely on it), this one bumps the version.
                     "UPDATE production_orders SET output_value = CAST(:v AS numeric), "
-                    "produced_quantity = CAST(:p AS numeric) WHERE id = :id"
+                    "produced_quantity = CAST(:p AS numeric), version = version + 1 "
+                    "WHERE id = :id"
                 ),
                 {"v": value, "p": produced, "id": uuid.UUID(order["id"])},
             )

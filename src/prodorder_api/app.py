@@ -22,6 +22,7 @@ from prodorder_api.lots.router import router as lots_router
 from prodorder_api.metrics import MetricsMiddleware
 from prodorder_api.observability import RequestIdMiddleware, configure_logging
 from prodorder_api.orders.router import router as orders_router
+from prodorder_api.orders.shortcut import OrderReadShortcut
 from prodorder_api.planning.router import router as planning_router
 from prodorder_api.reports.router import router as reports_router
 from prodorder_api.settings import Settings, get_settings
@@ -134,6 +135,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     install_handlers(app)
     app.add_exception_handler(Replay, lambda _request, exc: exc.response())
+    # Added first, so innermost: inside the request id and the metrics, ahead of routing.
+    app.add_middleware(OrderReadShortcut)
     app.add_middleware(MetricsMiddleware)
     app.add_middleware(RequestIdMiddleware)
     app.add_api_route("/metrics", metrics.render, include_in_schema=False, methods=["GET"])

@@ -87,12 +87,11 @@ async def any_active(session: AsyncSession) -> bool:
 
 async def authenticate(session: AsyncSession, token: str) -> tuple[uuid.UUID, str] | None:
     """(key id, scope) of an active token, or None."""
+    database = str(session.get_bind().engine.url)
+    cached = _cached(database, token)
+    if cached is not None:
+        return cached[0]
     digest = hash_token(token)
-    cache_key = (str(session.get_bind().engine.url), digest)
-    now = time.monotonic()
-    cached = _cache.get(cache_key)
-    if cached is not None and now - cached[0] < CACHE_SECONDS:
-        return (cached[1], cached[2]) if cached[1] is not None else None
     row = (
         await session.execute(
             select(ApiKey.id, ApiKey.scope).where(
@@ -102,5 +101,20 @@ async def authenticate(session: AsyncSession, token: str) -> tuple[uuid.UUID, st
     ).first()
     if len(_cache) > 10_000:
         _cache.clear()
-    _cache[cache_key] = (now, row[0] if row else None, row[1] if row else "")
+    _cache[(database, digest)] = (time.monotonic(), row[0] if row else None, row[1] if row else "")
     return (row[0], row[1]) if row else None
+
+
+def known(database: str, token: str) -> tuple[uuid.UUID, str] | None:
+    """(key id, scope) of a token ``authenticate`` found active on ``database`` (its
+    URL) within ``CACHE_SECONDS``; None when it found none, or has not looked lately."""
+    cached = _cached(database, token)
+    return cached[0] if cached is not None else None
+
+
+def _cached(database: str, token: str) -> tuple[tuple[uuid.UUID, str] | None] | None:
+    """``authenticate``'s answer for the token if it is fresh, as a 1-tuple; else None."""
+    entry = _cache.get((database, hash_token(token)))
+    if entry is None or time.monotonic() - entry[0] >= CACHE_SECONDS:
+        return None
+    return ((entry[1], entry[2]) if entry[1] is not None else None,)

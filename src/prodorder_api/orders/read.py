@@ -19,8 +19,12 @@ SQLite keeps the ORM path and pydantic, serialised once instead of validated twi
 
 import json
 import uuid
+import weakref
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from functools import partial
 from typing import Any
 
 import pydantic_core
@@ -62,20 +66,54 @@ class OrderFilters:
 async def order(session: AsyncSession, order_id: str) -> JsonBody:
     """One order as ``OrderOut`` JSON, with its ``ETag``."""
     engine = _postgresql(session)
-    if engine is not None:
-        parsed = parse_id(order_id)
-        row = None
-        if parsed is not None:
-            row = await _fetch(session, engine, "fetchrow", render_sql.ORDER, parsed)
-        if row is None:
-            raise NotFound(f"no production order with id {order_id}")
-        body = _with_details(row["body"], row["details"])
-        version: int = row["version"]
-    else:
+    if engine is None:
         return await order_json(await service.get(session, order_id))
+    found = None
+    if (parsed := parse_id(order_id)) is not None:
+        found = await document(engine, parsed, partial(_fetch, session, engine, "fetchrow"))
+    if found is None:
+        raise NotFound(f"no production order with id {order_id}")
+    version, body = found
     response = JsonBody(body)
     response.headers["ETag"] = etag(version)
     return response
+
+
+# The documents GET rendered last, per engine: order id → (version, bytes), the least
+# recently read dropped beyond DOCUMENTS (~2-3 KB each for an order with five
+# requirements). Every change to an order bumps its version (``service.record``; the
+# ETag relies on it too), so a kept document is the order's as long as the version is
+# the same; each GET asks PostgreSQL for the version in the same statement that would
+# render the document, which it then skips (``render_sql.ORDER_IF_CHANGED``). Only
+# GET keeps documents: they come from committed rows, where an action's rendering is
+# of its own transaction, which may yet roll back and its version be given to another
+# change. Measured with ``make bench``'s read scenario: PostgreSQL's CPU per GET falls
+# from ~0.20 ms (render) to ~0.05 ms (lookup).
+DOCUMENTS = 4096
+_documents: weakref.WeakKeyDictionary[AsyncEngine, OrderedDict[uuid.UUID, tuple[int, bytes]]]
+_documents = weakref.WeakKeyDictionary()
+
+
+async def document(
+    engine: AsyncEngine, order_id: uuid.UUID, fetchrow: Callable[..., Awaitable[Any]]
+) -> tuple[int, bytes] | None:
+    """(version, ``OrderOut`` JSON) of the order as committed, or None if there is none;
+    ``fetchrow`` runs the statement."""
+    kept = _documents.setdefault(engine, OrderedDict())
+    known = kept.get(order_id)
+    row = await fetchrow(render_sql.ORDER_IF_CHANGED, order_id, known[0] if known else 0)
+    if row is None:
+        kept.pop(order_id, None)
+        return None
+    if known is not None and row["body"] is None:
+        kept.move_to_end(order_id)
+        return known
+    found = (row["version"], _with_details(row["body"], row["details"]))
+    kept[order_id] = found
+    kept.move_to_end(order_id)
+    if len(kept) > DOCUMENTS:
+        kept.popitem(last=False)
+    return found
 
 
 async def order_json(order: ProductionOrder, status_code: int = 200) -> JsonBody:
@@ -222,6 +260,12 @@ async def _fetch(
     if session.in_transaction():
         # A lost connection fails the session's rollback too, which invalidates it.
         return await pg_call(session, method, sql, *args)
+    return await pooled_call(engine, method, sql, *args)
+
+
+async def pooled_call(engine: AsyncEngine, method: str, sql: str, *args: Any) -> Any:
+    """``asyncpg.Connection.<method>(sql, *args)`` on a connection taken from the
+    engine's pool for this statement alone."""
     pooled = await engine.raw_connection()
     driver: Any = pooled.driver_connection
     try:
