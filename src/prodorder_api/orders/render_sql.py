@@ -219,28 +219,22 @@ ORDER_FIELDS: list[tuple[str, str]] = [
     ("updated_at", _timestamp("o.updated_at")),
 ]
 
+# One row for the order: its version (the ETag), the document, and the details the
+# document's DETAILS marks stand for, in order. $1 is the order id.
+ORDER = (
+    f"SELECT o.version, {_object(ORDER_FIELDS)} AS body, hist.details "
+    "FROM production_orders AS o LEFT JOIN LATERAL ("
+    f"SELECT '[' || string_agg({_HISTORY_ENTRY}, ',' ORDER BY h.id) || ']' AS list, "
+    f"array_agg(h.details::text ORDER BY h.id) FILTER (WHERE {_HAS_DETAILS}) AS details "
+    "FROM order_history AS h WHERE h.order_id = o.id"
+    ") AS hist ON true WHERE o.id = $1"
+)
 
-def _order(changed: str = "true") -> str:
-    """One row for the order: its version (the ETag), the document, and the details the
-    document's DETAILS marks stand for, in order; the document and details only where
-    ``changed`` holds (else NULL, and the history is not read). $1 is the order id."""
-    return (
-        f"SELECT o.version, CASE WHEN {changed} THEN {_object(ORDER_FIELDS)} END AS body, "
-        "hist.details FROM production_orders AS o LEFT JOIN LATERAL ("
-        f"SELECT '[' || string_agg({_HISTORY_ENTRY}, ',' ORDER BY h.id) || ']' AS list, "
-        f"array_agg(h.details::text ORDER BY h.id) FILTER (WHERE {_HAS_DETAILS}) AS details "
-        f"FROM order_history AS h WHERE h.order_id = o.id AND {changed}"
-        ") AS hist ON true WHERE o.id = $1"
-    )
-
-
-ORDER = _order()
-
-# ORDER unless the order is still at version $2 (a document the caller keeps): then the
-# version alone, a primary-key lookup. Versions start at 1, so $2 = 0 always renders.
-# The condition only names the outer row, so PostgreSQL skips the history's scan and
-# the document's subqueries outright when it is false.
-ORDER_IF_CHANGED = _order("o.version <> $2::int")
+# The order's version alone: whether a document kept of it is still its own
+# (``read.document``). A primary-key lookup, ~3x cheaper for PostgreSQL than running
+# ORDER even with its document skipped (executor start-up: pgbench, 103k against 31k
+# executions/s).
+VERSION = "SELECT version FROM production_orders WHERE id = $1"
 
 # ORDER, with the request's outbox events inserted beside it (one statement less an
 # action): $2 … $5 are their ids, types, times and data, where a NULL data stands for
