@@ -346,12 +346,15 @@ async def _bom_for(session: AsyncSession, item_id: uuid.UUID, bom_id: uuid.UUID)
 
 
 _NUMBERS = "SELECT nextval('production_order_number_seq') FROM generate_series(1, $1::int)"
+_NUMBER = "SELECT nextval('production_order_number_seq')"
 
 
 async def _next_numbers(session: AsyncSession, count: int) -> list[int]:
     """Unique, increasing: a sequence on PostgreSQL; on SQLite the writer holds the
     database lock (BEGIN IMMEDIATE), so max + 1 cannot race."""
     if session.get_bind().dialect.name == "postgresql":
+        if count == 1:  # without a parameter: planned once, not at each call (~45 µs)
+            return [int(await pg_call(session, "fetchval", _NUMBER))]
         taken = await pg_call(session, "fetch", _NUMBERS, count)
         return sorted(int(row[0]) for row in taken)
     current = int(await session.scalar(select(func.max(ProductionOrder.number))) or 0)

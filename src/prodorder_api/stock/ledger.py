@@ -443,11 +443,9 @@ async def _lock_balances(
     rows: Any
     if session.get_bind().dialect.name == "postgresql":
         # Through asyncpg (``db.pg_call``): ~0.1 instead of ~0.33 ms of CPU a call.
-        sql = _LOCK_BALANCES.format(
-            total=_TOTAL if valued else "NULL",
-            keys=", ".join(f"(${3 * n + 1}, ${3 * n + 2}, ${3 * n + 3})" for n in range(len(keys))),
-        )
-        found = await pg_call(session, "fetch", sql, *(v for key in ordered for v in key))
+        sql = _LOCK_BALANCES_VALUED if valued else _LOCK_BALANCES
+        columns = ([key[n] for key in ordered] for n in range(3))
+        found = await pg_call(session, "fetch", sql, *columns)
         rows = [result_values(_TABLE, _BALANCE_COLUMNS, row) for row in found]
     else:
         b = StockBalance
@@ -487,12 +485,18 @@ _BALANCE_COLUMNS = (
     "on_hand",
 )
 # What the SQLAlchemy statement above renders, with one IN entry per key.
+# The keys as three arrays: one SQL text for any number of them, planned once. As an
+# IN list of (item, location, lot) rows, PostgreSQL planned it anew at each call
+# (~170 µs of its CPU a completion, from its statement log).
 _LOCK_BALANCES = (
     "SELECT b.id, b.item_id, b.location_id, b.lot_code, b.on_hand, b.reserved, b.updated_at, "
-    "{total} FROM stock_balances AS b WHERE (b.item_id, b.location_id, b.lot_code) IN ({keys}) "
-    "ORDER BY b.item_id, b.location_id, b.lot_code FOR UPDATE OF b"
+    "{total} FROM unnest($1::uuid[], $2::uuid[], $3::text[]) AS k(item_id, location_id, lot_code) "
+    "JOIN stock_balances AS b ON b.item_id = k.item_id AND b.location_id = k.location_id "
+    "AND b.lot_code = k.lot_code ORDER BY b.item_id, b.location_id, b.lot_code FOR UPDATE OF b"
 )
 _TOTAL = "(SELECT sum(o.on_hand) FROM stock_balances AS o WHERE o.item_id = b.item_id)"
+_LOCK_BALANCES_VALUED = _LOCK_BALANCES.format(total=_TOTAL)
+_LOCK_BALANCES = _LOCK_BALANCES.format(total="NULL")
 
 
 def _check_and_update(
