@@ -105,7 +105,8 @@ async def document(
     if known is not None:
         row = await fetchrow(render_sql.VERSION, order_id)
         if row is not None and row["version"] == known[0]:
-            kept.move_to_end(order_id)
+            if order_id in kept:  # another request may have dropped it meanwhile
+                kept.move_to_end(order_id)
             return known
     row = await fetchrow(render_sql.ORDER, order_id)
     if row is None:

@@ -484,19 +484,19 @@ _BALANCE_COLUMNS = (
     "updated_at",
     "on_hand",
 )
-# What the SQLAlchemy statement above renders, with one IN entry per key.
-# The keys as three arrays: one SQL text for any number of them, planned once. As an
-# IN list of (item, location, lot) rows, PostgreSQL planned it anew at each call
-# (~170 µs of its CPU a completion, from its statement log).
-_LOCK_BALANCES = (
+# What the SQLAlchemy statement above selects, with the keys as three arrays: one SQL
+# text for any number of them, planned once. As an IN list of (item, location, lot)
+# rows, one parameter each, PostgreSQL planned it anew at each call (~170 µs of its
+# CPU a completion, from its statement log).
+_LOCK_BALANCES_OF = (
     "SELECT b.id, b.item_id, b.location_id, b.lot_code, b.on_hand, b.reserved, b.updated_at, "
     "{total} FROM unnest($1::uuid[], $2::uuid[], $3::text[]) AS k(item_id, location_id, lot_code) "
     "JOIN stock_balances AS b ON b.item_id = k.item_id AND b.location_id = k.location_id "
     "AND b.lot_code = k.lot_code ORDER BY b.item_id, b.location_id, b.lot_code FOR UPDATE OF b"
 )
 _TOTAL = "(SELECT sum(o.on_hand) FROM stock_balances AS o WHERE o.item_id = b.item_id)"
-_LOCK_BALANCES_VALUED = _LOCK_BALANCES.format(total=_TOTAL)
-_LOCK_BALANCES = _LOCK_BALANCES.format(total="NULL")
+_LOCK_BALANCES = _LOCK_BALANCES_OF.format(total="NULL")
+_LOCK_BALANCES_VALUED = _LOCK_BALANCES_OF.format(total=_TOTAL)
 
 
 def _check_and_update(
