@@ -136,7 +136,10 @@ async def test_an_order_changed_by_another_process_is_rendered_again(
     path = f"{ORDERS}/{order['id']}"
     kept = await client.get(path)
     engine = app.state.engine
-    assert read._documents[engine][uuid.UUID(order["id"])] == (order["version"], kept.content)
+    assert read._documents[engine].get(uuid.UUID(order["id"])) == (
+        order["version"],
+        kept.content,
+    )
     # Another process completed nothing but changed the order: a new version.
     async with engine.begin() as conn:
         await conn.execute(
@@ -149,3 +152,26 @@ async def test_an_order_changed_by_another_process_is_rendered_again(
     again = ok(await client.get(path))
     assert again["notes"] == "elsewhere"
     assert again["version"] == order["version"] + 1
+
+
+async def test_kept_documents_stay_within_their_bytes(
+    app: FastAPI, client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The least recently read go first; a document larger than allowed is not kept."""
+    orders = [await released_order(client) for _ in range(3)]
+    size = len((await client.get(f"{ORDERS}/{orders[0]['id']}")).content)
+    kept = read._Kept()  # none of the other tests' documents
+    monkeypatch.setitem(read._documents, app.state.engine, kept)
+    monkeypatch.setattr(read, "KEPT_BYTES", 2 * size + size // 2)
+    for order in orders:
+        assert (await client.get(f"{ORDERS}/{order['id']}")).json() == order
+    ids = [uuid.UUID(order["id"]) for order in orders]
+    assert kept.size <= read.KEPT_BYTES
+    assert kept.get(ids[0]) is None  # read longest ago: dropped for the third
+    assert kept.get(ids[1]) is not None and kept.get(ids[2]) is not None
+    assert kept.size == sum(len(body) for _, body in kept.documents.values())
+
+    monkeypatch.setattr(read, "KEPT_LARGEST", size - 1)
+    answer = await act(client, orders[1], "start")
+    assert (await client.get(f"{ORDERS}/{orders[1]['id']}")).content == answer.content
+    assert kept.get(ids[1]) is None

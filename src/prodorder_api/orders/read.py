@@ -82,17 +82,50 @@ async def order(session: AsyncSession, order_id: str) -> JsonBody:
 
 
 # The documents GET rendered last, per engine: order id → (version, bytes), the least
-# recently read dropped beyond DOCUMENTS (~2-3 KB each for an order with five
-# requirements). Every change to an order bumps its version (``service.record``; the
-# ETag relies on it too), so a kept document is the order's as long as its version is
-# the same: a GET of a kept order asks PostgreSQL for the version alone and renders
-# only if it moved (two statements then). Only GET keeps documents: they are of
-# committed rows, where an action's rendering is of its own transaction, which may yet
-# roll back and its version go to another change. In ``make bench``'s read scenario
-# PostgreSQL's CPU per GET fell from 0.21 to 0.03-0.04 ms.
-DOCUMENTS = 4096
-_documents: weakref.WeakKeyDictionary[AsyncEngine, OrderedDict[uuid.UUID, tuple[int, bytes]]]
-_documents = weakref.WeakKeyDictionary()
+# recently read dropped beyond KEPT_BYTES (an order with five requirements and its
+# history is ~2-3 KB), and none larger than KEPT_LARGEST kept at all. Every change to
+# an order bumps its version (``service.record``; the ETag relies on it too), so a
+# kept document is the order's as long as its version is the same: a GET of a kept
+# order asks PostgreSQL for the version alone and renders only if it moved (two
+# statements then). Only GET keeps documents: they are of committed rows, where an
+# action's rendering is of its own transaction, which may yet roll back and its
+# version go to another change. In ``make bench``'s read scenario PostgreSQL's CPU per
+# GET fell from 0.21 to 0.03-0.04 ms.
+KEPT_BYTES = 16 * 1024 * 1024
+KEPT_LARGEST = 256 * 1024
+
+
+class _Kept:
+    """One engine's kept documents, least recently read first."""
+
+    def __init__(self) -> None:
+        self.documents: OrderedDict[uuid.UUID, tuple[int, bytes]] = OrderedDict()
+        self.size = 0
+
+    def get(self, order_id: uuid.UUID) -> tuple[int, bytes] | None:
+        return self.documents.get(order_id)
+
+    def touch(self, order_id: uuid.UUID) -> None:
+        if order_id in self.documents:  # another request may have dropped it meanwhile
+            self.documents.move_to_end(order_id)
+
+    def drop(self, order_id: uuid.UUID) -> None:
+        dropped = self.documents.pop(order_id, None)
+        if dropped is not None:
+            self.size -= len(dropped[1])
+
+    def keep(self, order_id: uuid.UUID, found: tuple[int, bytes]) -> None:
+        self.drop(order_id)
+        if len(found[1]) > KEPT_LARGEST:
+            return
+        self.documents[order_id] = found
+        self.size += len(found[1])
+        while self.size > KEPT_BYTES:
+            _, (_, body) = self.documents.popitem(last=False)
+            self.size -= len(body)
+
+
+_documents: weakref.WeakKeyDictionary[AsyncEngine, _Kept] = weakref.WeakKeyDictionary()
 
 
 async def document(
@@ -100,23 +133,21 @@ async def document(
 ) -> tuple[int, bytes] | None:
     """(version, ``OrderOut`` JSON) of the order as committed, or None if there is none;
     ``fetchrow`` runs a statement."""
-    kept = _documents.setdefault(engine, OrderedDict())
+    kept = _documents.get(engine)
+    if kept is None:
+        kept = _documents[engine] = _Kept()
     known = kept.get(order_id)
     if known is not None:
         row = await fetchrow(render_sql.VERSION, order_id)
         if row is not None and row["version"] == known[0]:
-            if order_id in kept:  # another request may have dropped it meanwhile
-                kept.move_to_end(order_id)
+            kept.touch(order_id)
             return known
     row = await fetchrow(render_sql.ORDER, order_id)
     if row is None:
-        kept.pop(order_id, None)
+        kept.drop(order_id)
         return None
     found = (row["version"], _with_details(row["body"], row["details"]))
-    kept[order_id] = found
-    kept.move_to_end(order_id)
-    if len(kept) > DOCUMENTS:
-        kept.popitem(last=False)
+    kept.keep(order_id, found)
     return found
 
 
