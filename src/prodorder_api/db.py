@@ -315,8 +315,17 @@ async def _held(session: AsyncSession) -> tuple[Connection, Any]:
         assert connection.sync_connection is not None and driver is not None
         if not driver.is_in_transaction():
             # SQLAlchemy's asyncpg adapter sends BEGIN with the first statement it
-            # executes; a transaction that starts here must not run in autocommit.
-            await connection.exec_driver_sql("SELECT 1")
+            # executes; a transaction that starts here must not run in autocommit. Its
+            # (private) way of starting one sends BEGIN alone, a statement and a round
+            # trip less than a first statement of our own; ``SELECT 1`` where it is
+            # missing.
+            adapted: Any = pooled.dbapi_connection
+            if getattr(adapted, "_transaction", False) is None and hasattr(
+                adapted, "_start_transaction"
+            ):
+                await adapted._start_transaction()
+            else:
+                await connection.exec_driver_sql("SELECT 1")
         held = session.info[_DRIVER] = (connection.sync_connection, driver)
     return held
 
