@@ -31,6 +31,7 @@ from tests.helpers import (
     assert_ledger_matches_balances,
     balances,
     create_item,
+    movements,
     ok,
     problem,
     receive,
@@ -400,6 +401,37 @@ LIKELY = {
 
 
 @pytest.mark.usefixtures("clean_server")
+async def test_consumptions_racing_on_one_order_all_count(live: httpx.AsyncClient) -> None:
+    """Twelve consumptions of one component by one started order, all at once: each
+    waits for the order's lock, and each must see the requirement as the one before it
+    left it. Read in the statement that waited for the lock, the requirement was the
+    one from before the wait (PostgreSQL reads joined rows in the statement's
+    snapshot), and the absolute write that followed lost the others' consumption."""
+    part = await create_item(live, name="Consumed part")
+    product = await create_item(live, name="Consuming product")
+    await create_bom(live, product["id"], [(part["id"], 1)])
+    await receive(live, part["id"], 100, unit_cost="2")
+    order = await create_order(live, product["id"], 50)
+    ok(await act(live, order, "release"))
+    ok(await act(live, order, "start"))
+    line = {"lines": [{"item_id": part["id"], "quantity": "1"}]}
+
+    responses, took = await race([act(live, order, "consumptions", line) for _ in range(12)])
+
+    assert_sane(responses)
+    assert [r.status_code for r in responses] == [200] * 12, [_body(r) for r in responses]
+    report("12 consumptions of one order", seconds=f"{took:.2f}")
+    final = await get_order(live, order["id"])
+    assert requirement(final, part["id"])["consumed_quantity"] == "12"
+    consumed = [
+        m
+        for m in await movements(live, item_id=part["id"])
+        if m["type"] == "consumption" and m["production_order_id"] == order["id"]
+    ]
+    assert sum(Decimal(m["quantity"]) for m in consumed) == -12
+    assert len(final["history"]) == 3 + 12  # created, released, started, then each
+
+
 async def test_mixed_actions_on_orders_with_opposite_bom_orders(live: httpx.AsyncClient) -> None:
     a = await create_item(live, name="Component A")
     b = await create_item(live, name="Component B")

@@ -5,6 +5,7 @@ stock function): one global lock order, so concurrent actions queue and never
 deadlock. ``states.check`` guards every action from the one state table.
 """
 
+import functools
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -24,11 +25,13 @@ from prodorder_api.boms.models import Bom
 from prodorder_api.concurrency import ANY, Precondition
 from prodorder_api.db import (
     Base,
+    attach,
     column_value,
     insert_new,
     insert_rows,
     pg_call,
     pg_write,
+    result_values,
     table_of,
     utcnow,
 )
@@ -67,9 +70,11 @@ _BY_ID = (
     .options(joinedload(ProductionOrder.requirements))
     .execution_options(populate_existing=True)
 )
+# Locked for an action on SQLite only, where one writer at a time cannot have changed
+# the joined rows while this one waited; on PostgreSQL ``_locked`` reads them after it
+# holds the lock. An action that works with none of the requirements (a start) leaves
+# them out: building five requirement objects is ~0.2 ms of CPU.
 _BY_ID_FOR_UPDATE = _BY_ID.with_for_update(of=ProductionOrder)
-# An action that works with none of the requirements (a start) leaves them out:
-# building five requirement objects is ~0.2 ms of CPU.
 _ALONE_FOR_UPDATE = (
     select(ProductionOrder)
     .where(ProductionOrder.id == bindparam("order_id"))
@@ -103,7 +108,9 @@ async def get(
     that does not name them among ``children``, then the rest of ``children``."""
     parsed = parse_id(order_id)
     order = None
-    if parsed is not None:
+    if parsed is not None and for_update and session.get_bind().dialect.name == "postgresql":
+        order = await _locked(session, parsed, children)
+    elif parsed is not None:
         stmt = _BY_ID
         if for_update:
             stmt = _BY_ID_FOR_UPDATE if "requirements" in children else _ALONE_FOR_UPDATE
@@ -114,6 +121,64 @@ async def get(
     if children:
         await session.run_sync(load_children, order, children)
     return order
+
+
+# The order locked for an action, then the requirements and reservations it names, in
+# one more statement, each collection as an array of rows; the rows become the
+# session's objects as a query would make them (``attach``). Measured in-process, the
+# ORM's load of an order with five requirements and five reservations took ~0.49 ms
+# of CPU; this takes ~0.3 ms, in as many statements.
+#
+# The children must not be read by the statement that takes the lock: one that waited
+# for the lock sees the order row as the action before it left it, but every other
+# row as it was when the statement began (PostgreSQL's READ COMMITTED). Requirements
+# joined to the lock, as they once were, lost all but a few of twelve racing
+# consumptions (tests/test_order_races.py).
+_LOCK_ORDER = (
+    f"SELECT {', '.join(c.key for c in table_of(ProductionOrder).columns)} "
+    "FROM production_orders WHERE id = $1 FOR UPDATE"
+)
+_LOCKED_CHILDREN: dict[str, tuple[type[Base], str]] = {
+    "requirements": (OrderRequirement, "ORDER BY c.position, c.id"),
+    "reservations": (OrderReservation, ""),
+}
+
+
+@functools.cache
+def _children_sql(names: tuple[str, ...]) -> str:
+    arrays = []
+    for name in names:
+        model, order_by = _LOCKED_CHILDREN[name]
+        table = table_of(model)
+        row = ", ".join(f"c.{c.key}" for c in table.columns)
+        arrays.append(
+            f"ARRAY(SELECT ROW({row}) FROM {table.name} AS c WHERE c.order_id = $1 {order_by})"
+        )
+    return f"SELECT {', '.join(arrays)}"
+
+
+async def _locked(
+    session: AsyncSession, order_id: uuid.UUID, children: Sequence[Child]
+) -> ProductionOrder | None:
+    found = await pg_call(session, "fetchrow", _LOCK_ORDER, order_id)
+    if found is None:
+        return None
+    [order] = attach(session, ProductionOrder, [_values(ProductionOrder, found)])
+    names = tuple(name for name in _LOCKED_CHILDREN if name in children)
+    if names:
+        arrays = await pg_call(session, "fetchrow", _children_sql(names), order_id)
+        for name, rows in zip(names, arrays, strict=True):
+            model = _LOCKED_CHILDREN[name][0]
+            objects = attach(session, model, [_values(model, row) for row in rows])
+            set_committed_value(order, name, objects)
+    return order  # type: ignore[no-any-return]
+
+
+def _values(model: type[Base], row: Any) -> dict[str, Any]:
+    """A row with ``model``'s columns in table order, as SQLAlchemy would read it."""
+    table = table_of(model)
+    keys = [c.key for c in table.columns]
+    return dict(zip(keys, result_values(table, keys, tuple(row)), strict=True))
 
 
 def load_children(
