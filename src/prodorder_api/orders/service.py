@@ -70,17 +70,9 @@ _BY_ID = (
     .options(joinedload(ProductionOrder.requirements))
     .execution_options(populate_existing=True)
 )
-# Locked for an action on SQLite only, where one writer at a time cannot have changed
-# the joined rows while this one waited; on PostgreSQL ``_locked`` reads them after it
-# holds the lock. An action that works with none of the requirements (a start) leaves
-# them out: building five requirement objects is ~0.2 ms of CPU.
-_BY_ID_FOR_UPDATE = _BY_ID.with_for_update(of=ProductionOrder)
-_ALONE_FOR_UPDATE = (
-    select(ProductionOrder)
-    .where(ProductionOrder.id == bindparam("order_id"))
-    .execution_options(populate_existing=True)
-    .with_for_update(of=ProductionOrder)
-)
+# Also for an action on SQLite, where one writer holds the database at a time (no
+# row locks, and nothing can change while it waits); on PostgreSQL ``_locked`` locks
+# the order alone and reads the children after.
 Child = Literal["requirements", "reservations", "operations", "history"]
 CHILDREN: tuple[Child, ...] = ("requirements", "reservations", "operations", "history")
 _CHILD_ROWS: dict[str, Select[Any]] = {
@@ -104,17 +96,14 @@ async def get(
     for_update: bool = False,
     children: Sequence[Child] = CHILDREN,
 ) -> ProductionOrder:
-    """The order, its requirements joined to it unless it is locked for an action
-    that does not name them among ``children``, then the rest of ``children``."""
+    """The order with ``children`` loaded: on PostgreSQL, locked for an action first
+    when ``for_update`` (``_locked``); otherwise with its requirements joined."""
     parsed = parse_id(order_id)
     order = None
     if parsed is not None and for_update and session.get_bind().dialect.name == "postgresql":
         order = await _locked(session, parsed, children)
     elif parsed is not None:
-        stmt = _BY_ID
-        if for_update:
-            stmt = _BY_ID_FOR_UPDATE if "requirements" in children else _ALONE_FOR_UPDATE
-        rows = await session.scalars(stmt, {"order_id": parsed})
+        rows = await session.scalars(_BY_ID, {"order_id": parsed})
         order = rows.unique().one_or_none()
     if order is None:
         raise NotFound(f"no production order with id {order_id}")
