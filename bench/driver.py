@@ -3,13 +3,14 @@ with the service's event loop.
 
     python -m bench.driver lifecycle CONFIG.json OUT.json
     python -m bench.driver rate CONFIG.json OUT.json
+    python -m bench.driver floor CONFIG.json OUT.json
 
 ``lifecycle``: one connection per client; each client runs create → release →
 start → complete on its own product, over and over, until the time is up (closed
 loop). ``rate``: GETs sent on a fixed schedule (open loop); a request's latency
 counts from the moment it was due, so a stalled server cannot hide its queue
 (no coordinated omission). Both write counts, latencies and every order they saw
-to OUT.json.
+to OUT.json. ``floor``: ``lifecycle``'s loop against ``bench.floor_app``.
 """
 
 import asyncio
@@ -98,6 +99,19 @@ async def _step(
     return False
 
 
+def _written(recorder: Recorder, duration: float, clients: int) -> dict[str, Any]:
+    return {
+        "duration": duration,
+        "clients": clients,
+        "latency": {k: summarise(v, duration) for k, v in recorder.latencies.items()},
+        "requests": summarise(
+            [x for k, v in recorder.latencies.items() if k != "lifecycle" for x in v], duration
+        ),
+        "statuses": dict(recorder.statuses),
+        "samples": recorder.samples,
+    }
+
+
 async def lifecycle(config: dict[str, Any]) -> dict[str, Any]:
     now = time.perf_counter()
     warmup, duration = config["warmup"], config["duration"]
@@ -111,18 +125,43 @@ async def lifecycle(config: dict[str, Any]) -> dict[str, Any]:
         )
     )
     wall = time.perf_counter() - now
-    return {
-        "duration": duration,
-        "clients": len(config["fixtures"]),
-        "latency": {k: summarise(v, duration) for k, v in recorder.latencies.items()},
-        "requests": summarise(
-            [x for k, v in recorder.latencies.items() if k != "lifecycle" for x in v], duration
-        ),
-        "statuses": dict(recorder.statuses),
-        "samples": recorder.samples,
+    return _written(recorder, duration, len(config["fixtures"])) | {
         "orders": orders,
         "driver_cpu": (time.process_time() - cpu) / wall,
     }
+
+
+async def _floor_client(
+    config: dict[str, Any], client: str, stop_at: float, recorder: Recorder
+) -> None:
+    conn = Connection(config["host"], config["port"])
+    try:
+        while time.perf_counter() < stop_at:
+            started = time.perf_counter()
+            values = None
+            for step in STEPS:
+                sent = time.perf_counter()
+                status, raw = await conn.request("POST", f"/{client}/{step}", values)
+                recorder.note(step, sent, time.perf_counter(), str(status), raw)
+                if status != 200:
+                    await asyncio.sleep(0.01)
+                    break
+                if step == "create":
+                    values = json.loads(raw)
+            else:
+                recorder.note("lifecycle", started, time.perf_counter(), "200", b"")
+    finally:
+        conn.close()
+
+
+async def floor(config: dict[str, Any]) -> dict[str, Any]:
+    """Lifecycles through ``bench.floor_app``: each client replays its own script."""
+    now = time.perf_counter()
+    warmup, duration = config["warmup"], config["duration"]
+    recorder = Recorder(now + warmup, now + warmup + duration)
+    stop_at = now + warmup + duration
+    await asyncio.gather(*(_floor_client(config, c, stop_at, recorder) for c in config["clients"]))
+    return _written(recorder, duration, len(config["clients"]))
 
 
 async def rate(config: dict[str, Any]) -> dict[str, Any]:
@@ -208,7 +247,8 @@ def main() -> None:
         runner = uvloop.run
     except ImportError:  # pragma: no cover - uvicorn[standard] brings uvloop
         runner = asyncio.run
-    result = runner(lifecycle(config) if mode == "lifecycle" else rate(config))
+    modes = {"lifecycle": lifecycle, "floor": floor, "rate": rate}
+    result = runner(modes[mode](config))
     Path(out_path).write_text(json.dumps(result))
 
 

@@ -51,27 +51,37 @@ def _errors(statuses: dict[str, int]) -> str:
     return str(sum(n for k, n in statuses.items() if not k.split(" ", 1)[1].startswith("2")))
 
 
+def _http_row(label: str, http: dict[str, Any]) -> list[str]:
+    life = http["latency"].get("lifecycle", {})
+    requests = http["requests"]
+    return [label, str(http["clients"]), _num(life.get("rate")), _num(requests["rate"]),
+            _num(requests["p50_ms"]), _num(requests["p99_ms"]), _errors(http["statuses"]),
+            _cpu(http["cpu"])]  # fmt: skip
+
+
+def _pgbench_row(label: str, ceiling: dict[str, Any]) -> list[str]:
+    c = ceiling["lifecycle"]
+    return [label, str(ceiling["clients"]), _num(c["rate"]), _num(4 * c["rate"]),
+            _num(c["p50_ms"]), _num(c["p99_ms"]), str(len(ceiling["failures"])),
+            _cpu(ceiling["cpu"])]  # fmt: skip
+
+
 def _write_rows(name: str, label: str, data: dict[str, Any]) -> list[list[str]]:
     http = data["http"]
-    lat = http["latency"]
-    life = lat.get("lifecycle", {})
-    requests = http["requests"]
-    clients = str(http["clients"])
-    refused = _errors(http["statuses"])
+    life = http["latency"].get("lifecycle", {})
     rows = [
-        [f"{label}, per request", clients, _num(life.get("rate")), _num(requests["rate"]),
-         _num(requests["p50_ms"]), _num(requests["p99_ms"]), refused, _cpu(http["cpu"])],
+        _http_row(f"{label}, per request", http),
         ["  same, per lifecycle (4 requests)", "", "", "",
          _num(life.get("p50_ms")), _num(life.get("p99_ms")), "", ""],
     ]  # fmt: skip
-    ceiling = data.get("ceiling")
-    if ceiling:
-        c = ceiling["lifecycle"]
-        rows.append(
-            ["  ceiling: pgbench, same SQL, per lifecycle", str(ceiling["clients"]),
-             _num(c["rate"]), _num(4 * c["rate"]), _num(c["p50_ms"]), _num(c["p99_ms"]),
-             str(len(ceiling["failures"])), _cpu(ceiling["cpu"])]
-        )  # fmt: skip
+    if data.get("ceiling"):
+        rows.append(_pgbench_row("  ceiling: pgbench, same SQL, per lifecycle", data["ceiling"]))
+    if data.get("floor"):
+        rows.append(_http_row("  floor: same SQL, no application code", data["floor"]))
+    if data.get("functions"):
+        functions = data["functions"]
+        rows.append(_http_row("  floor: one PL/pgSQL call per request", functions["http"]))
+        rows.append(_pgbench_row("  ceiling: pgbench, the same calls", functions["ceiling"]))
     return rows
 
 
@@ -105,6 +115,27 @@ def results_table(r: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _lifecycles(http: dict[str, Any] | None) -> float:
+    return float(http["latency"].get("lifecycle", {}).get("rate", 0.0)) if http else 0.0
+
+
+def _floor_measures(life: dict[str, Any]) -> list[tuple[str, str, str, bool | None]]:
+    """How far the SQL alone, sent from Python, gets towards the ceiling."""
+    ceiling = life["ceiling"]["lifecycle"]["rate"]
+    measures: list[tuple[str, str, str, bool | None]] = []
+    if life.get("floor"):
+        floor = _lifecycles(life["floor"])
+        measures.append(("lifecycle: floor ÷ pgbench ceiling", _pct(_ratio(floor, ceiling)),
+                         "reported", None))  # fmt: skip
+        measures.append(("lifecycle: HTTP ÷ floor", _pct(_ratio(_lifecycles(life["http"]), floor)),
+                         "reported", None))  # fmt: skip
+    if life.get("functions"):
+        functions = life["functions"]
+        ratio = _ratio(_lifecycles(functions["http"]), functions["ceiling"]["lifecycle"]["rate"])
+        measures.append(("lifecycle: PL/pgSQL floor ÷ its ceiling", _pct(ratio), "reported", None))
+    return measures
+
+
 def targets_table(r: dict[str, Any]) -> list[str]:
     life, cont = r["lifecycle"], r["contention"]
     life_rate = life["http"]["latency"].get("lifecycle", {}).get("rate", 0.0)
@@ -127,6 +158,7 @@ def targets_table(r: dict[str, Any]) -> list[str]:
         ("lifecycle: × InvenTree's 1.2 lifecycles/s", f"{life_rate / INVENTREE_LIFECYCLES:.0f}×",
          "≥ 100×", life_rate >= 100 * INVENTREE_LIFECYCLES),
         ("SQL statements per lifecycle", str(statements), "≤ 30", statements <= 30),
+        *_floor_measures(life),
         ("contention: HTTP ÷ pgbench ceiling", _pct(cont_ratio), "reported", None),
         ("contention: errors other than a clean 409", str(unexpected_contention), "0",
          unexpected_contention == 0),
@@ -179,6 +211,21 @@ def cost_table(r: dict[str, Any]) -> list[str]:
         runs = ceiling["lifecycle"]["rate"] * r["meta"]["duration"]
         lines.append(_row([f"{name}: pgbench, same SQL", "lifecycle", "",
                            _per(ceiling["cpu"], "postgres", runs)], widths))  # fmt: skip
+    life = r["lifecycle"]
+    floors = [("floor: same SQL", life.get("floor"), None)]
+    if life.get("functions"):
+        functions = life["functions"]
+        floors.append(("floor: one PL/pgSQL call a request", functions["http"], None))
+        floors.append(("pgbench, the same calls", None, functions["ceiling"]))
+    for label, http, pgbench in floors:
+        if http:
+            done = http["statuses"].get("lifecycle 200", 0)
+            cells = [_per(http["cpu"], "service", done), _per(http["cpu"], "postgres", done)]
+            lines.append(_row([f"lifecycle {label}", "lifecycle", *cells], widths))
+        if pgbench:
+            runs = pgbench["lifecycle"]["rate"] * r["meta"]["duration"]
+            lines.append(_row([f"lifecycle {label}", "lifecycle", "",
+                               _per(pgbench["cpu"], "postgres", runs)], widths))  # fmt: skip
     for label, result in (
         ("read: GET one order (wrk)", r["read"]["wrk"]),
         ("no-op JSON route (wrk)", r["noop"]["wrk"]),

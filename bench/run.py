@@ -6,7 +6,8 @@ Creates a fresh PostgreSQL database, migrates it, serves it with several uvicorn
 workers, and runs in turn: the lifecycle and contention write scenarios (driver
 process), the read and list scenarios (wrk, and an open-loop driver at a fixed
 rate), the invariant checks, the pgbench ceilings generated from a traced
-lifecycle, and the no-op route ceiling. Prints the tables, saves them to
+lifecycle, the floors (the same SQL from a server without application code, see
+bench/floor.py), and the no-op route ceiling. Prints the tables, saves them to
 bench/out/, drops the database, and exits 1 on any broken invariant or unexpected
 error. Settings (environment): BENCH_WORKERS, BENCH_CLIENTS, BENCH_DURATION,
 BENCH_WARMUP, BENCH_RATE, BENCH_DATABASE_URL (a server; default TEST_DATABASE_URL or
@@ -31,7 +32,7 @@ from typing import Any
 import asyncpg
 from sqlalchemy.engine import make_url
 
-from bench import ceiling, checks, fixtures, pgbench, report
+from bench import ceiling, checks, fixtures, floor, pgbench, report
 from bench.http import Connection
 from bench.procs import ROOT, CpuMeter, Server, driver, free_port, machine_busy, wrk
 from prodorder_api.events import service as events
@@ -320,17 +321,70 @@ class Bench:
         template = pgbench.template(lifecycle, traced["number"], traced_roles, header)
         own = [asyncio.run(ceiling.roles(self.dsn, f)) for f in clients]
         scripts = ceiling.write_scripts(template, own, OUT / "pgbench", name)
-        say(f"{name} ceiling: {len(scripts)} pgbench clients, {self.s.duration:g} s")
+        self.results[name]["ceiling"] = self.pgbench(f"{name} ceiling", scripts)
+        self.results[name]["statements"] = [
+            (s.name, s.statements, s.round_trips) for s in lifecycle.steps
+        ]
+
+    def pgbench(self, name: str, scripts: list[Path]) -> dict[str, Any]:
+        say(f"{name}: {len(scripts)} pgbench clients, {self.s.duration:g} s")
         ceiling.run(self.url, scripts, self.s.warmup, OUT / "pgbench-log")
         cpu = self.meter()
         result = ceiling.run(self.url, scripts, self.s.duration, OUT / "pgbench-log")
         result["cpu"] = cpu.stop()
         if result["failures"]:
             self.results["unexpected"] += [f"{name} pgbench: {f}" for f in result["failures"]]
-        self.results[name]["ceiling"] = result
-        self.results[name]["statements"] = [
-            (s.name, s.statements, s.round_trips) for s in lifecycle.steps
-        ]
+        return result
+
+    # --- floors (bench/floor.py) ------------------------------------------------
+    def floors(self) -> None:
+        """The lifecycle's SQL from a server without application code: as the service
+        sends it, and as one PL/pgSQL function call per action (with its own ceiling)."""
+        scripts = sorted((OUT / "pgbench").glob("lifecycle-*.sql"))
+        life = self.results["lifecycle"]
+        life["floor"] = self.floor_run("statements", scripts)
+        loaded = floor.load(scripts)
+        asyncio.run(self._create_functions(loaded))
+        calls = floor.call_scripts(loaded, OUT / "pgbench-functions")
+        life["functions"] = {
+            "http": self.floor_run("functions", scripts),
+            "ceiling": self.pgbench("functions ceiling", calls),
+        }
+
+    async def _create_functions(self, scripts: dict[str, dict[str, list[floor.Command]]]) -> None:
+        conn = await asyncpg.connect(self.dsn)
+        try:
+            await floor.install(conn, scripts)
+        finally:
+            await conn.close()
+
+    def floor_run(self, mode: str, scripts: list[Path]) -> dict[str, Any]:
+        port = free_port()
+        args = [sys.executable, "-m", "uvicorn", "bench.floor_app:app", "--host", "127.0.0.1"]
+        args += ["--port", str(port), "--workers", str(self.s.workers), "--no-access-log"]
+        args += ["--no-proxy-headers", "--log-level", "warning"]
+        env = {"FLOOR_SCRIPTS": str(OUT / "pgbench"), "FLOOR_DSN": self.dsn, "FLOOR_MODE": mode}
+        log = OUT / f"floor-{mode}.log"
+        server = Server.start(f"floor ({mode})", args, env, port, log, "/ready")
+        say(f"floor ({mode}): {len(scripts)} clients, {self.s.duration:g} s")
+        try:
+            cpu = self.meter(server)
+            config = {
+                "host": "127.0.0.1",
+                "port": port,
+                "clients": [floor.client_key(p) for p in scripts],
+                "warmup": self.s.warmup,
+                "duration": self.s.duration,
+            }
+            result = driver("floor", config, OUT)
+            result["cpu"] = cpu.stop()
+        finally:
+            server.stop()
+        for status, count in result["statuses"].items():
+            if not status.split(" ", 1)[1].startswith("2"):
+                sample = result["samples"].get(status, "")
+                self.results["unexpected"].append(f"floor ({mode}): {count} × {status} {sample}")
+        return result
 
     def noop_ceiling(self) -> None:
         server = self.start_noop()
@@ -398,6 +452,7 @@ class Bench:
         self.service = None
         # pgbench replays literal balances, so the database no longer adds up after it.
         self.write_ceiling("lifecycle", traces["lifecycle"], fx["lifecycle"])
+        self.floors()
         self.write_ceiling("contention", traces["contention"], fx["contention"])
         self.noop_ceiling()
         return self.finish()
