@@ -401,7 +401,11 @@ def _send_held(conn: Connection, *_: Any) -> None:
 
 
 def _drop_held(conn: Connection, *_: Any) -> None:
-    conn.info.pop(_WRITES, None)
+    # A connection that broke (invalidated) has no info to read: asking raises, and
+    # the rollback would fail with it. Its writes went with it; the checkout listener
+    # below clears what its pool entry still holds.
+    if not conn.invalidated:
+        conn.info.pop(_WRITES, None)
 
 
 def _drop_held_on_checkout(_dbapi: Any, record: ConnectionPoolEntry, _proxy: Any) -> None:

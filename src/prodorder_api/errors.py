@@ -3,9 +3,13 @@ and one set of handlers renders every failure as RFC 9457 ``application/problem+
 
 import logging
 import re
+import sqlite3
+from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any, ClassVar
 
+import asyncpg
+import sqlalchemy.exc
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -219,6 +223,9 @@ def install_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def on_unexpected(request: Request, exc: Exception) -> JSONResponse:
+        if database_unavailable(exc):
+            log.warning("database unavailable on %s %s: %r", request.method, request.url.path, exc)
+            return problem_response(UNAVAILABLE, headers={"Retry-After": str(RETRY_AFTER_S)})
         log.exception("unhandled error on %s %s", request.method, request.url.path)
         return problem_response(
             {
@@ -229,6 +236,60 @@ def install_handlers(app: FastAPI) -> None:
                 "code": "internal_error",
             }
         )
+
+
+RETRY_AFTER_S = 1
+UNAVAILABLE = {
+    "type": problem_type("service_unavailable"),
+    "title": "Service unavailable",
+    "status": 503,
+    "detail": "The database cannot be reached or has no connection free; try again shortly. "
+    "Nothing was changed, unless the connection broke while the change was being "
+    "committed: retry with the same Idempotency-Key to apply it exactly once.",
+    "code": "service_unavailable",
+}
+
+# What says the database is down, restarting, out of connections or out of reach, as
+# opposed to a bug: those stay 500s. asyncpg's class 08 (connection exceptions) and
+# 57P01-57P03 (shut down, crashed, starting up); a refused or reset socket; the pool's
+# own timeout; SQLite's lock wait running out or its file missing.
+_UNAVAILABLE = (
+    asyncpg.PostgresConnectionError,
+    asyncpg.AdminShutdownError,
+    asyncpg.CrashShutdownError,
+    asyncpg.CannotConnectNowError,
+    asyncpg.TooManyConnectionsError,
+    ConnectionError,
+    sqlalchemy.exc.TimeoutError,
+)
+_SQLITE_UNAVAILABLE = ("database is locked", "unable to open database file")
+
+
+def _causes(exc: BaseException) -> Iterator[BaseException]:
+    """``exc`` and what it wraps: SQLAlchemy's ``orig``, ``__cause__``, ``__context__``."""
+    seen: set[int] = set()
+    todo: list[BaseException | None] = [exc]
+    while todo:
+        current = todo.pop()
+        if current is None or id(current) in seen:
+            continue
+        seen.add(id(current))
+        yield current
+        orig = getattr(current, "orig", None)
+        todo += [orig if isinstance(orig, BaseException) else None]
+        todo += [current.__cause__, current.__context__]
+
+
+def database_unavailable(exc: BaseException) -> bool:
+    """Whether ``exc`` comes from the database being out of reach (503), not a bug."""
+    for cause in _causes(exc):
+        if isinstance(cause, _UNAVAILABLE):
+            return True
+        if isinstance(cause, sqlalchemy.exc.DBAPIError) and cause.connection_invalidated:
+            return True
+        if isinstance(cause, sqlite3.OperationalError) and str(cause) in _SQLITE_UNAVAILABLE:
+            return True
+    return False
 
 
 def _methods_for(request: Request) -> list[str]:

@@ -15,6 +15,8 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from prodorder_api.errors import RETRY_AFTER_S, UNAVAILABLE, database_unavailable
+
 request_id_var: ContextVar[str | None] = ContextVar("request_id", default=None)
 _SANE_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
 access_log = logging.getLogger("prodorder_api.access")
@@ -65,6 +67,18 @@ _INTERNAL_ERROR_START: Message = {
 }
 
 
+_UNAVAILABLE_BODY = json.dumps(UNAVAILABLE).encode()
+_UNAVAILABLE_START: Message = {
+    "type": "http.response.start",
+    "status": 503,
+    "headers": [
+        (b"content-type", b"application/problem+json"),
+        (b"content-length", str(len(_UNAVAILABLE_BODY)).encode()),
+        (b"retry-after", str(RETRY_AFTER_S).encode()),
+    ],
+}
+
+
 class RequestIdMiddleware:
     """Pure ASGI (no BaseHTTPMiddleware), so it adds no task per request."""
 
@@ -94,14 +108,21 @@ class RequestIdMiddleware:
 
         try:
             await self.app(scope, receive, send_with_id)
-        except Exception:
+        except Exception as exc:
             # An error no handler caught: answer here, inside this middleware, so the
-            # 500 carries the request id too (Starlette's outermost handler would not).
-            access_log.exception("unhandled error on %s %s", scope["method"], scope["path"])
+            # answer carries the request id too (Starlette's outermost handler would
+            # not). A database out of reach is a 503 to retry, anything else a 500.
             if response_started:
+                access_log.exception("unhandled error on %s %s", scope["method"], scope["path"])
                 raise
-            await send_with_id(_INTERNAL_ERROR_START)
-            await send_with_id({"type": "http.response.body", "body": _INTERNAL_ERROR_BODY})
+            if database_unavailable(exc):
+                access_log.warning("database unavailable: %r", exc)
+                await send_with_id(_UNAVAILABLE_START)
+                await send_with_id({"type": "http.response.body", "body": _UNAVAILABLE_BODY})
+            else:
+                access_log.exception("unhandled error on %s %s", scope["method"], scope["path"])
+                await send_with_id(_INTERNAL_ERROR_START)
+                await send_with_id({"type": "http.response.body", "body": _INTERNAL_ERROR_BODY})
         finally:
             access_log.info(
                 "%s %s %s",
