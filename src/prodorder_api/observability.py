@@ -48,7 +48,22 @@ def configure_logging(level: str) -> None:
     root.propagate = False
 
 
-_INTERNAL_ERROR_BODY = json.dumps(
+def _problem(body: dict[str, Any], *headers: tuple[bytes, bytes]) -> tuple[Message, Message]:
+    """The two ASGI messages of a problem document answered from middleware."""
+    payload = json.dumps(body).encode()
+    start: Message = {
+        "type": "http.response.start",
+        "status": body["status"],
+        "headers": [
+            (b"content-type", b"application/problem+json"),
+            (b"content-length", str(len(payload)).encode()),
+            *headers,
+        ],
+    }
+    return start, {"type": "http.response.body", "body": payload}
+
+
+_INTERNAL_ERROR = _problem(
     {
         "type": "urn:prodorder:problem:internal_error",
         "title": "Internal error",
@@ -56,27 +71,8 @@ _INTERNAL_ERROR_BODY = json.dumps(
         "detail": "An unexpected error occurred; it has been logged.",
         "code": "internal_error",
     }
-).encode()
-_INTERNAL_ERROR_START: Message = {
-    "type": "http.response.start",
-    "status": 500,
-    "headers": [
-        (b"content-type", b"application/problem+json"),
-        (b"content-length", str(len(_INTERNAL_ERROR_BODY)).encode()),
-    ],
-}
-
-
-_UNAVAILABLE_BODY = json.dumps(UNAVAILABLE).encode()
-_UNAVAILABLE_START: Message = {
-    "type": "http.response.start",
-    "status": 503,
-    "headers": [
-        (b"content-type", b"application/problem+json"),
-        (b"content-length", str(len(_UNAVAILABLE_BODY)).encode()),
-        (b"retry-after", str(RETRY_AFTER_S).encode()),
-    ],
-}
+)
+_UNAVAILABLE = _problem(UNAVAILABLE, (b"retry-after", str(RETRY_AFTER_S).encode()))
 
 
 class RequestIdMiddleware:
@@ -117,12 +113,12 @@ class RequestIdMiddleware:
                 raise
             if database_unavailable(exc):
                 access_log.warning("database unavailable: %r", exc)
-                await send_with_id(_UNAVAILABLE_START)
-                await send_with_id({"type": "http.response.body", "body": _UNAVAILABLE_BODY})
+                answer = _UNAVAILABLE
             else:
                 access_log.exception("unhandled error on %s %s", scope["method"], scope["path"])
-                await send_with_id(_INTERNAL_ERROR_START)
-                await send_with_id({"type": "http.response.body", "body": _INTERNAL_ERROR_BODY})
+                answer = _INTERNAL_ERROR
+            for message in answer:
+                await send_with_id(dict(message))
         finally:
             access_log.info(
                 "%s %s %s",
