@@ -301,11 +301,12 @@ class Bench:
                 await conn.execute("SELECT pg_advisory_xact_lock($1)", events.SEQUENCER_LOCK)
                 await conn.execute(BULK_EVENTS_SQL)
             # As a database that grew to 100,000 orders would be: vacuumed, analysed
-            # and checkpointed. The insert and the vacuum write ~500 MB of WAL, past
-            # max_wal_size (1 GB counts from the last checkpoint), and PostgreSQL's log
-            # showed the checkpoint that follows spreading its writes over the next
-            # minute, right across the measurement: the list's p99 went from ~30 to
-            # 218 ms in a run of 2026-11-25. CHECKPOINT does it now, at full speed.
+            # and checkpointed. The insert and the vacuum write ~500 MB of WAL, about
+            # where PostgreSQL starts a checkpoint (max_wal_size 1 GB ÷ (1 +
+            # checkpoint_completion_target 0.9)), and in a run of 2026-11-25 its log
+            # showed that checkpoint spreading its writes over the next minute, right
+            # across the measurement (list p99 218 ms). CHECKPOINT does it now, at full
+            # speed. Other stalls remain (README, "Where the time goes").
             await conn.execute("VACUUM (ANALYZE)")
             try:
                 await conn.execute("CHECKPOINT")
