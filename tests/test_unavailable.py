@@ -91,3 +91,15 @@ def test_bugs_are_not_mistaken_for_unavailability(tmp_path: Path) -> None:
     chained = RuntimeError("while handling")
     chained.__cause__ = asyncpg.CannotConnectNowError("the database system is starting up")
     assert database_unavailable(chained)
+
+
+def test_the_api_document_declares_the_503_on_every_route_that_reads_the_database() -> None:
+    document = create_app(Settings(DATABASE_URL="sqlite+aiosqlite://")).openapi()
+    for path, operations in document["paths"].items():
+        for method, operation in operations.items():
+            declared = operation["responses"].get("503")
+            if path == "/healthz":
+                assert declared is None
+                continue
+            assert declared is not None, (method, path)
+            assert "application/problem+json" in declared["content"], (method, path)

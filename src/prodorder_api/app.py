@@ -36,7 +36,8 @@ Production orders, bills of materials and exact stock over HTTP.
 
 * Quantities and amounts are exact decimals sent as JSON strings (`"12.5"`); input
   accepts a string or a number, at most 6 decimal places.
-* Errors are RFC 9457 `application/problem+json` with a machine `code`.
+* Errors are RFC 9457 `application/problem+json` with a machine `code`; 503
+  `service_unavailable` (with `Retry-After`) when the database is out of reach.
 * Lists are `{data, next_cursor}`; pass `next_cursor` back as `cursor`.
 * Every response carries `X-Request-ID`.
 * Every change is an event: pull them from `GET /v1/events` in commit order, or have
@@ -148,6 +149,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     return app
 
 
+UNAVAILABLE_RESPONSE = {
+    "description": "The database cannot be reached or has no connection free "
+    "(`service_unavailable`); retry after `Retry-After` seconds, with the same "
+    "`Idempotency-Key` for a write.",
+    "headers": {"Retry-After": {"description": "Seconds to wait.", "schema": {"type": "integer"}}},
+}
+
+
 def openapi_document(app: FastAPI) -> dict[str, Any]:
     """FastAPI's document, with error responses as `application/problem+json` only."""
     if app.openapi_schema:
@@ -164,8 +173,10 @@ def openapi_document(app: FastAPI) -> dict[str, Any]:
         sorted(schema.get("paths", {}).items(), key=lambda path: documented.index(path[0]))
     )
     problem = {PROBLEM_MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}}
-    for path in schema.get("paths", {}).values():
+    for route, path in schema.get("paths", {}).items():
         for operation in path.values():
+            if route != "/healthz":  # every other route reads the database
+                operation["responses"].setdefault("503", dict(UNAVAILABLE_RESPONSE))
             for status, response in operation.get("responses", {}).items():
                 if status[0] in "45":
                     response["content"] = problem

@@ -223,9 +223,6 @@ def install_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def on_unexpected(request: Request, exc: Exception) -> JSONResponse:
-        if database_unavailable(exc):
-            log.warning("database unavailable on %s %s: %r", request.method, request.url.path, exc)
-            return problem_response(UNAVAILABLE, headers={"Retry-After": str(RETRY_AFTER_S)})
         log.exception("unhandled error on %s %s", request.method, request.url.path)
         return problem_response(
             {
@@ -238,6 +235,7 @@ def install_handlers(app: FastAPI) -> None:
         )
 
 
+# Answered by observability.RequestIdMiddleware, which sees every unhandled error first.
 RETRY_AFTER_S = 1
 UNAVAILABLE = {
     "type": problem_type("service_unavailable"),
