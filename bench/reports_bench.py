@@ -6,9 +6,12 @@ with a consistent history: bought components received in lots, intermediates mad
 from them and finished products made from those (three lot-tracked levels), transfers
 and shipments, then open orders (planned, and released with what stock there was).
 The rows are simulated here with the ledger's valuation rules and bulk-inserted with
-SQLAlchemy Core, for speed; the whole-database invariants the test suite checks
-(balances == Σ movements, stock_value == Σ values, reserved == Σ reservations, each
-completed order's cost balanced) are checked before timing.
+SQLAlchemy Core, for speed, with the outbox events the service would have written
+beside them (``bench/outbox.py``: a ``stock.changed`` per item and simulated request,
+an order's ``production_order.*`` events up to its status); the whole-database
+invariants the test suite checks (balances == Σ movements, stock_value == Σ values,
+reserved == Σ reservations, each completed order's cost balanced, every movement and
+order in the outbox exactly once) are checked before timing.
 
 Each endpoint is then called through HTTP in-process (httpx ASGITransport, the real
 app with auth and the per-request transaction): a few warm-up calls, then ``--calls``
@@ -28,6 +31,8 @@ import sys
 import time
 import uuid
 from collections import defaultdict
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -45,6 +50,7 @@ sys.path[:0] = [str(ROOT / "src"), str(ROOT)]
 
 from tests.invariants import broken_invariants  # noqa: E402
 
+from bench.outbox import Outbox  # noqa: E402
 from prodorder_api import migrate  # noqa: E402
 from prodorder_api.app import create_app  # noqa: E402
 from prodorder_api.db import create_engine  # noqa: E402
@@ -52,6 +58,7 @@ from prodorder_api.ids import new_id  # noqa: E402
 from prodorder_api.models import (  # noqa: E402
     Bom,
     BomLine,
+    Event,
     Item,
     Location,
     Lot,
@@ -103,6 +110,10 @@ class History:
         self.balances: dict[Key, list[Decimal]] = {}  # on_hand, reserved
         self.lot_rows: dict[tuple[uuid.UUID, str], datetime] = {}
         self.number = 0
+        self.outbox = Outbox()
+        # Open simulated requests, innermost last: the movements each wrote and the
+        # balances it touched, announced as its stock.changed events when it ends.
+        self._requests: list[tuple[list[dict[str, Any]], set[Key]]] = []
         self.items: list[Stock] = []
         self.bought = [self._item("RAW", "lot" if n % 3 else "none") for n in range(300)]
         self.middle = [self._item("MID", "lot") for _ in range(60)]
@@ -153,6 +164,36 @@ class History:
 
     # --- the ledger ----------------------------------------------------------------
 
+    @contextmanager
+    def _request(self) -> Iterator[None]:
+        """One simulated request: its changes of stock become its stock.changed events
+        (one per item), as the ledger announces them."""
+        self._requests.append(([], set()))
+        try:
+            yield
+        finally:
+            movements, touched = self._requests.pop()
+            if movements or touched:
+                balances = [
+                    {
+                        "item_id": item_id,
+                        "location_id": location,
+                        "lot_code": lot,
+                        "on_hand": self.balances[(item_id, location, lot)][0],
+                        "reserved": self.balances[(item_id, location, lot)][1],
+                        "updated_at": self.now,
+                    }
+                    for item_id, location, lot in sorted(touched)
+                ]
+                self.outbox.stock_changed(balances, movements, self.now)
+
+    def _touched(self, key: Key, movement: dict[str, Any] | None = None) -> None:
+        assert self._requests, "stock changed outside a simulated request"
+        written, touched = self._requests[-1]
+        touched.add(key)
+        if movement is not None:
+            written.append(movement)
+
     def _move(
         self,
         stock: Stock,
@@ -173,22 +214,22 @@ class History:
         stock.on_hand += quantity
         stock.value += value
         stock.settle()
-        self.rows["stock_movements"].append(
-            {
-                "id": new_id(),
-                "item_id": stock.id,
-                "location_id": location,
-                "lot_code": lot,
-                "quantity": quantity,
-                "type": kind,
-                "unit_cost": unit_cost,
-                "value": value,
-                "production_order_id": order,
-                "reference": None,
-                "reason": "bench" if kind == "adjustment" else None,
-                "created_at": self.now,
-            }
-        )
+        movement = {
+            "id": new_id(),
+            "item_id": stock.id,
+            "location_id": location,
+            "lot_code": lot,
+            "quantity": quantity,
+            "type": kind,
+            "unit_cost": unit_cost,
+            "value": value,
+            "production_order_id": order,
+            "reference": None,
+            "reason": "bench" if kind == "adjustment" else None,
+            "created_at": self.now,
+        }
+        self.rows["stock_movements"].append(movement)
+        self._touched((stock.id, location, lot), movement)
         self.now += self.step
 
     def _value_out(self, stock: Stock, quantity: Decimal) -> tuple[Decimal, Decimal]:
@@ -225,9 +266,9 @@ class History:
 
     def receive(self, stock: Stock, quantity: Decimal) -> None:
         lot = f"{stock.sku}-R{len(stock.lots) + 1:04d}" if stock.tracking == "lot" else ""
-        self._move(
-            stock, self.main, lot, quantity, "receipt", mul(quantity, stock.cost), stock.cost
-        )
+        with self._request():
+            value = mul(quantity, stock.cost)
+            self._move(stock, self.main, lot, quantity, "receipt", value, stock.cost)
 
     def ensure(self, stock: Stock, quantity: Decimal) -> None:
         """Enough free stock at MAIN: bought in, or made by a completed order."""
@@ -246,17 +287,19 @@ class History:
         order_id, created = new_id(), self.now
         consumed = ZERO
         requirements = []
-        for position, (part, per) in enumerate(stock.lines):
-            consumed += self._take(part, per * quantity, "consumption", order_id)
-            requirements.append((position, part, per * quantity, per * quantity))
-        lot = f"{stock.sku}-M{len(stock.lots) + 1:05d}"
-        self._move(
-            stock, self.main, lot, quantity, "output", consumed, div(consumed, quantity), order_id
-        )
-        self._order(stock, order_id, quantity, "completed", created, reference, requirements)
-        orders = self.rows["production_orders"]
-        orders[-1] |= {"produced_quantity": quantity, "output_value": consumed}
-        orders[-1] |= {"material_cost": consumed, "completed_at": self.now}
+        # Its completion, in one request: the backflush and the output.
+        with self._request():
+            for position, (part, per) in enumerate(stock.lines):
+                consumed += self._take(part, per * quantity, "consumption", order_id)
+                requirements.append((position, part, per * quantity, per * quantity))
+            lot = f"{stock.sku}-M{len(stock.lots) + 1:05d}"
+            unit_cost = div(consumed, quantity)
+            self._move(stock, self.main, lot, quantity, "output", consumed, unit_cost, order_id)
+            self._order(stock, order_id, quantity, "completed", created, reference, requirements)
+            order = self.rows["production_orders"][-1]
+            order |= {"produced_quantity": quantity, "output_value": consumed}
+            order |= {"material_cost": consumed, "completed_at": self.now}
+            self.outbox.order(order, created)
 
     def _order(
         self,
@@ -323,13 +366,15 @@ class History:
         # As the ledger values a transfer: at the average, never more than the value.
         unit_cost = div(stock.value, stock.on_hand)
         value = -min(mul(quantity, unit_cost), max(stock.value, ZERO))
-        self._move(stock, self.main, lot, -quantity, "transfer_out", value, unit_cost)
-        self._move(stock, self.store, lot, quantity, "transfer_in", -value, unit_cost)
+        with self._request():
+            self._move(stock, self.main, lot, -quantity, "transfer_out", value, unit_cost)
+            self._move(stock, self.store, lot, quantity, "transfer_in", -value, unit_cost)
 
     def ship(self, stock: Stock) -> None:
         free = sum((q for _, q in self._free(stock, self.main)), ZERO)
         if free > 0:
-            self._take(stock, max(free // 2, min(free, Decimal(1))), "adjustment")
+            with self._request():
+                self._take(stock, max(free // 2, min(free, Decimal(1))), "adjustment")
 
     # --- the whole history -----------------------------------------------------------
 
@@ -366,25 +411,28 @@ class History:
             None,
             requirements,
         )
+        self.outbox.order(self.rows["production_orders"][-1], self.now)
         if not released:
             return
-        for _, part, required, _ in requirements:
-            for lot, free in self._free(part, self.main):
-                hold = min(free, required)
-                self.balances[(part.id, self.main, lot)][1] += hold
-                self.rows["order_reservations"].append(
-                    {
-                        "id": new_id(),
-                        "order_id": order_id,
-                        "item_id": part.id,
-                        "location_id": self.main,
-                        "lot_code": lot,
-                        "quantity": hold,
-                    }
-                )
-                required -= hold
-                if required == 0:
-                    break
+        with self._request():  # the release: what stock there is, reserved
+            for _, part, required, _ in requirements:
+                for lot, free in self._free(part, self.main):
+                    hold = min(free, required)
+                    self.balances[(part.id, self.main, lot)][1] += hold
+                    self._touched((part.id, self.main, lot))
+                    self.rows["order_reservations"].append(
+                        {
+                            "id": new_id(),
+                            "order_id": order_id,
+                            "item_id": part.id,
+                            "location_id": self.main,
+                            "lot_code": lot,
+                            "quantity": hold,
+                        }
+                    )
+                    required -= hold
+                    if required == 0:
+                        break
 
     def tables(self) -> list[tuple[Table, list[dict[str, Any]]]]:
         """Every row to insert, in foreign-key order."""
@@ -432,6 +480,7 @@ class History:
             (Lot.__table__, lots),
             (StockBalance.__table__, balances),
             (StockMovement.__table__, self.rows["stock_movements"]),
+            (Event.__table__, self.outbox.rows()),
         ]
 
 
