@@ -67,17 +67,19 @@ soak: $(if $(SOAK_PYTHON),,install-dev)
 
 # Report and lot-trace endpoints on 100,000 movements in a fresh PostgreSQL database
 # (created on TEST_DATABASE_URL's server, dropped afterwards): p50/p95 per endpoint.
+# BENCH_ARGS e.g. "--movements 20000 --calls 10 --keep". Run as a module, like every
+# bench: tests/test_bench_targets.py runs each one small.
 bench-reports: install-dev
 	@url="$$(scripts/ensure-postgres)" || exit 1; \
 	[ -n "$$url" ] || { echo "bench-reports needs PostgreSQL" >&2; exit 1; }; \
-	TEST_DATABASE_URL="$$url" $(BIN)/python bench/reports_bench.py $(BENCH_ARGS)
+	TEST_DATABASE_URL="$$url" PYTHONPATH=src $(BIN)/python -m bench.reports_bench $(BENCH_ARGS)
 
 # MRP at 1,000 and 5,000 items on a throw-away PostgreSQL database; BENCH_ARGS e.g.
 # "--items 5000 --profile" (pyinstrument) or "--made-lead 1 2 --bought-lead 3 5 10".
 bench-mrp: install-dev
 	@url="$$(scripts/ensure-postgres)" || exit 1; \
 	[ -n "$$url" ] || { echo "bench-mrp needs PostgreSQL (TEST_DATABASE_URL)" >&2; exit 1; }; \
-	TEST_DATABASE_URL="$$url" $(BIN)/python bench/mrp_bench.py $(BENCH_ARGS)
+	TEST_DATABASE_URL="$$url" PYTHONPATH=src $(BIN)/python -m bench.mrp_bench $(BENCH_ARGS)
 
 openapi: install
 	$(BIN)/prodorder-api openapi --output openapi/openapi.json

@@ -21,7 +21,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from bench.http import Connection
+from bench.client import Connection
 from bench.stats import summarise
 
 STEPS = ("create", "release", "start", "complete")

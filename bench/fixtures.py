@@ -8,7 +8,7 @@ BOM line of every product is one shared component.
 import asyncio
 from typing import Any
 
-from bench.http import Connection
+from bench.client import Connection
 
 LINES = 5
 OWN_STOCK = "1000000"  # per component: far more than any run consumes

@@ -1,7 +1,7 @@
 """MRP benchmark: a generated BOM graph in a throw-away PostgreSQL database.
 
     make bench-mrp                                  # 1,000 and 5,000 items
-    PYTHONPATH=src python bench/mrp_bench.py --items 5000 --profile
+    PYTHONPATH=src python -m bench.mrp_bench --items 5000 --profile
 
 For each size it creates a database on the server named by ``TEST_DATABASE_URL``
 (default ``postgresql+asyncpg://postgres@127.0.0.1:5432/postgres``), migrates it and

@@ -20,6 +20,10 @@ at the end unless ``--keep``.
 
     make bench-reports
     make bench-reports BENCH_ARGS="--movements 20000 --calls 10 --keep"
+    PYTHONPATH=src python -m bench.reports_bench --movements 2000 --calls 2
+
+Run it as a module from the repository's root, as the Makefile does (as a file,
+``bench/`` would come first on the module path).
 """
 
 import argparse
@@ -27,7 +31,6 @@ import asyncio
 import os
 import random
 import statistics
-import sys
 import time
 import uuid
 from collections import defaultdict
@@ -36,7 +39,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -44,18 +46,14 @@ import httpx
 from sqlalchemy import Table, func, insert, select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection
+from tests.invariants import broken_invariants
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT / "src"), str(ROOT)]
-
-from tests.invariants import broken_invariants  # noqa: E402
-
-from bench.outbox import Outbox  # noqa: E402
-from prodorder_api import migrate  # noqa: E402
-from prodorder_api.app import create_app  # noqa: E402
-from prodorder_api.db import create_engine  # noqa: E402
-from prodorder_api.ids import new_id  # noqa: E402
-from prodorder_api.models import (  # noqa: E402
+from bench.outbox import Outbox
+from prodorder_api import migrate
+from prodorder_api.app import create_app
+from prodorder_api.db import create_engine
+from prodorder_api.ids import new_id
+from prodorder_api.models import (
     Bom,
     BomLine,
     Event,
@@ -68,8 +66,8 @@ from prodorder_api.models import (  # noqa: E402
     StockBalance,
     StockMovement,
 )
-from prodorder_api.money import ZERO, div, mul  # noqa: E402
-from prodorder_api.settings import Settings  # noqa: E402
+from prodorder_api.money import ZERO, div, mul
+from prodorder_api.settings import Settings
 
 DEFAULT_SERVER = "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
 TOKEN = "po_bench_" + uuid.uuid4().hex

@@ -33,7 +33,7 @@ import asyncpg
 from sqlalchemy.engine import make_url
 
 from bench import ceiling, checks, fixtures, floor, pgbench, report
-from bench.http import Connection
+from bench.client import Connection
 from bench.procs import ROOT, CpuMeter, Server, driver, free_port, machine_busy, wrk
 from prodorder_api.events import service as events
 
