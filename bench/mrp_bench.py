@@ -15,14 +15,18 @@ generates:
 * stock for a third of the items, and open planned orders for a tenth of the made
   ones (due on a plan date, with their requirements);
 * a plan of ``items / 5`` lines for the top-level products, due on ``--dates``
-  weekly dates.
+  weekly dates;
+* the outbox events the service would have written for the stock and the orders
+  (``bench/outbox.py``), so the whole database adds up as the test suite checks it.
 
 How many proposals that makes depends on how the lead times spread the dates
 (lot-for-lot per day): the report prints it. MRP runs through the service function
 (``planning.service.run``, committed) ``--runs`` times, then twice through HTTP (the
 first request meets a fresh app). Each prints its wall and CPU time and its SQL
 statements, counted with a ``before_cursor_execute`` listener plus the COPY that
-stores the proposals. The database is dropped at the end.
+stores the proposals. The suite's whole-database invariants (``tests/invariants.py``)
+are checked after the runs; the database is dropped at the end. Exits 1 on a broken
+invariant or a statement count that grows with the items.
 """
 
 import argparse
@@ -38,7 +42,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -46,14 +49,15 @@ import httpx
 from sqlalchemy import event, insert, select
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+from tests.invariants import broken_invariants
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
-
+from bench.outbox import Outbox
 from prodorder_api import migrate
 from prodorder_api.app import create_app
 from prodorder_api.boms.explosion import line_requirement
 from prodorder_api.boms.models import Bom, BomLine
 from prodorder_api.db import create_engine, create_sessionmaker
+from prodorder_api.events.models import Event
 from prodorder_api.ids import new_id
 from prodorder_api.items.models import Item
 from prodorder_api.locations.models import DEFAULT_LOCATION_CODE, Location
@@ -204,24 +208,25 @@ async def build(session: AsyncSession, n_items: int, args: argparse.Namespace) -
     assert main is not None
     stocked = rnd.sample([i for row in items for i in row], n_items // 3)
     quantities = {item: Decimal(rnd.randint(1, 200)) for item in stocked}
-    await session.execute(
-        insert(StockBalance),
-        [{"item_id": i, "location_id": main, "on_hand": q} for i, q in quantities.items()],
-    )
-    await session.execute(
-        insert(StockMovement),
-        [
-            {
-                "item_id": i,
-                "location_id": main,
-                "quantity": q,
-                "type": "receipt",
-                "unit_cost": Decimal(0),
-                "value": Decimal(0),
-            }
-            for i, q in quantities.items()
-        ],
-    )
+    outbox = Outbox()
+    balances, movements = [], []
+    for item, quantity in quantities.items():  # one receipt each
+        balance = {"item_id": item, "location_id": main, "lot_code": "", "on_hand": quantity}
+        movement = {
+            "id": new_id(),
+            "item_id": item,
+            "location_id": main,
+            "lot_code": "",
+            "quantity": quantity,
+            "type": "receipt",
+            "unit_cost": Decimal(0),
+            "value": Decimal(0),
+        }
+        outbox.stock_changed([{**balance, "reserved": Decimal(0)}], [movement])
+        balances.append(balance)
+        movements.append(movement)
+    await session.execute(insert(StockBalance), balances)
+    await session.execute(insert(StockMovement), movements)
 
     # Open planned orders (one for every tenth made item), as a firmed plan leaves them:
     # incoming output on a due date of the plan, demand on their start.
@@ -257,6 +262,9 @@ async def build(session: AsyncSession, n_items: int, args: argparse.Namespace) -
             )
     await session.execute(insert(ProductionOrder), order_rows)
     await session.execute(insert(OrderRequirement), requirement_rows)
+    for row in order_rows:
+        outbox.order(row)
+    await session.execute(insert(Event), outbox.rows())
 
     due_dates = [FIRST_DUE + timedelta(weeks=w) for w in range(dates)]
     n_lines = n_items // 5
@@ -356,7 +364,7 @@ async def bench(url: str, args: argparse.Namespace, n_items: int) -> dict[str, A
     await engine.dispose()
 
     token = "po_bench_" + uuid.uuid4().hex
-    app = create_app(Settings(DATABASE_URL=url, PRODORDER_BOOTSTRAP_KEY=token))
+    app = create_app(Settings(DATABASE_URL=url, PRODORDER_BOOTSTRAP_KEY=token, LOG_LEVEL="WARNING"))
     async with app.router.lifespan_context(app):
         http_counter = StatementCounter(app.state.engine)
         transport = httpx.ASGITransport(app=app)
@@ -374,6 +382,7 @@ async def bench(url: str, args: argparse.Namespace, n_items: int) -> dict[str, A
                 measure, response = await timed(http_counter, http_run)
                 assert response.status_code == 200, response.text[:500]
                 http.append(measure)
+        problems = await broken_invariants(app.state.engine)
     return {
         "world": world,
         "proposals": len(result.proposals),
@@ -383,6 +392,7 @@ async def bench(url: str, args: argparse.Namespace, n_items: int) -> dict[str, A
         "phases": phases,
         "http": http,
         "body": len(response.content),
+        "problems": problems,
     }
 
 
@@ -410,6 +420,10 @@ def report(n_items: int, r: dict[str, Any]) -> None:
             f"  HTTP POST …/run, {label}: {http.wall:.2f} s wall / {http.cpu:.2f} s CPU; "
             f"{http.statements} SQL statements; {r['body'] / 1e6:.1f} MB of JSON"
         )
+    problems: list[str] = r["problems"]
+    print(f"  invariants after the runs: {f'{len(problems)} BROKEN' if problems else 'ok'}")
+    for problem in problems[:20]:
+        print(f"    {problem}")
 
 
 def main() -> None:
@@ -438,11 +452,14 @@ def main() -> None:
             results[n_items] = asyncio.run(bench(url, args, n_items))
         report(n_items, results[n_items])
     statements = {n: r["runs"][0].statements for n, r in results.items()}
+    broken = any(r["problems"] for r in results.values())
     if len(set(statements.values())) == 1:
         print(f"\nSQL statements per run do not grow with the items: {statements}")
     else:
         print(f"\nSQL statements per run differ by size: {statements}")
         sys.exit(1)
+    if broken:
+        sys.exit("broken invariants: see above")
 
 
 if __name__ == "__main__":
