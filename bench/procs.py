@@ -34,8 +34,15 @@ class Server:
 
     @classmethod
     def start(
-        cls, name: str, args: list[str], env: dict[str, str], port: int, log: Path, ready: str
+        cls,
+        name: str,
+        args: list[str],
+        env: dict[str, str],
+        port: int,
+        log: Path,
+        ready: str | None,
     ) -> "Server":
+        """Started, and answering ``ready`` (None: not waited for; see ``wait_ready``)."""
         with log.open("wb") as out:
             process = subprocess.Popen(
                 args,
@@ -46,7 +53,8 @@ class Server:
                 start_new_session=True,
             )
         server = cls(name, process, port, log)
-        server.wait_ready(ready)
+        if ready is not None:
+            server.wait_ready(ready)
         return server
 
     def wait_ready(self, path: str, timeout: float = 60) -> None:

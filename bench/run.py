@@ -10,8 +10,9 @@ lifecycle, the floors (the same SQL from a server without application code, see
 bench/floor.py), and the no-op route ceiling. Prints the tables, saves them to
 bench/out/, drops the database, and exits 1 on any broken invariant or unexpected
 error. Settings (environment): BENCH_WORKERS, BENCH_CLIENTS, BENCH_DURATION,
-BENCH_WARMUP, BENCH_RATE, BENCH_DATABASE_URL (a server; default TEST_DATABASE_URL or
-postgres@127.0.0.1:5432).
+BENCH_WARMUP (0: no warm-up at all), BENCH_RATE, BENCH_LIST_ORDERS (the list
+scenario's bulk orders, default 100,000), BENCH_DATABASE_URL (a server; default
+TEST_DATABASE_URL or postgres@127.0.0.1:5432), BENCH_OUT (instead of bench/out/).
 """
 
 import asyncio
@@ -37,7 +38,7 @@ from bench.client import Connection
 from bench.procs import ROOT, CpuMeter, Server, driver, free_port, machine_busy, wrk
 from prodorder_api.events import service as events
 
-OUT = ROOT / "bench" / "out"
+OUT = Path(os.environ.get("BENCH_OUT") or ROOT / "bench" / "out")
 DEFAULT_SERVER = "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
 BULK_ORDERS = 100_000
 # Synthetic orders for the list scenario, made in SQL (the API would take minutes):
@@ -85,6 +86,7 @@ class Settings:
     duration: float
     warmup: float
     rate: int
+    list_orders: int
     server_url: str
 
     @classmethod
@@ -97,6 +99,7 @@ class Settings:
             duration=float(env.get("BENCH_DURATION", "10")),
             warmup=float(env.get("BENCH_WARMUP", "2")),
             rate=int(env.get("BENCH_RATE", "1000")),
+            list_orders=int(env.get("BENCH_LIST_ORDERS", str(BULK_ORDERS))),
             server_url=server,
         )
 
@@ -108,7 +111,9 @@ FIRST_NUMBER = 1_000_000
 
 
 def say(message: str) -> None:
-    print(f"{time.monotonic() - STARTED:5.0f} s  {message}", file=sys.stderr, flush=True)
+    label = os.environ.get("BENCH_LABEL", "")
+    label = f"{label}  " if label else ""
+    print(f"{label}{time.monotonic() - STARTED:5.0f} s  {message}", file=sys.stderr, flush=True)
 
 
 class Bench:
@@ -160,7 +165,7 @@ class Bench:
             await conn.close()
 
     # --- servers ----------------------------------------------------------------
-    def start_service(self, workers: int, trace: Path | None = None) -> Server:
+    def start_service(self, workers: int, trace: Path | None = None, wait: bool = True) -> Server:
         port = free_port()
         env = {
             "DATABASE_URL": self.url,
@@ -174,7 +179,7 @@ class Bench:
         args = [sys.executable, "-m", "prodorder_api.cli", "serve", "--workers", str(workers)]
         name = "traced service" if trace else "service"
         log = OUT / ("service-traced.log" if trace else "service.log")
-        return Server.start(name, args, env, port, log, "/healthz")
+        return Server.start(name, args, env, port, log, "/healthz" if wait else None)
 
     def start_noop(self) -> Server:
         port = free_port()
@@ -259,13 +264,18 @@ class Bench:
         base = f"http://127.0.0.1:{port}"
         url = f"{base}/v1/production-orders/{order_id}"
         say(f"read: wrk, {self.s.clients} connections, {self.s.duration:g} s")
-        wrk(url, self.token, self.s.clients, self.s.warmup)
+        self.warm_up(url, self.token)
         cpu = self.meter()
         read = wrk(url, self.token, self.s.clients, self.s.duration)
         read["cpu"] = cpu.stop()
         say(f"read: open loop at {self.s.rate}/s")
         paced = self.paced(port, f"/v1/production-orders/{order_id}", self.token)
         self.results["read"] = {"wrk": read, "paced": paced}
+
+    def warm_up(self, url: str, token: str | None) -> None:
+        """wrk for the warm-up (at least a second: wrk's unit), unless BENCH_WARMUP=0."""
+        if self.s.warmup > 0:
+            wrk(url, token, self.s.clients, self.s.warmup)
 
     def paced(
         self, port: int, path: str, token: str | None, server: Server | None = None
@@ -279,11 +289,11 @@ class Bench:
         return result
 
     def list_scenario(self, port: int, fixture: dict[str, Any]) -> None:
-        say(f"list: inserting {BULK_ORDERS:,} orders")
+        say(f"list: inserting {self.s.list_orders:,} orders")
         asyncio.run(self._bulk_orders(fixture))
         url = f"http://127.0.0.1:{port}/v1/production-orders?status=released"
         say(f"list: wrk, {self.s.clients} connections, {self.s.duration:g} s")
-        wrk(url, self.token, self.s.clients, self.s.warmup)
+        self.warm_up(url, self.token)
         cpu = self.meter()
         listed = wrk(url, self.token, self.s.clients, self.s.duration)
         listed["cpu"] = cpu.stop()
@@ -296,7 +306,7 @@ class Bench:
             location = await conn.fetchval("SELECT id FROM locations WHERE code = 'MAIN'")
             async with conn.transaction():
                 await conn.execute(
-                    BULK_SQL, fixture["product"], fixture["bom"], location, BULK_ORDERS
+                    BULK_SQL, fixture["product"], fixture["bom"], location, self.s.list_orders
                 )
                 await conn.execute("SELECT pg_advisory_xact_lock($1)", events.SEQUENCER_LOCK)
                 await conn.execute(BULK_EVENTS_SQL)
@@ -335,7 +345,8 @@ class Bench:
 
     def pgbench(self, name: str, scripts: list[Path]) -> dict[str, Any]:
         say(f"{name}: {len(scripts)} pgbench clients, {self.s.duration:g} s")
-        ceiling.run(self.url, scripts, self.s.warmup, OUT / "pgbench-log")
+        if self.s.warmup > 0:
+            ceiling.run(self.url, scripts, self.s.warmup, OUT / "pgbench-log")
         cpu = self.meter()
         result = ceiling.run(self.url, scripts, self.s.duration, OUT / "pgbench-log")
         result["cpu"] = cpu.stop()
@@ -398,7 +409,7 @@ class Bench:
         try:
             url = f"http://127.0.0.1:{server.port}/noop"
             say(f"no-op ceiling: wrk, {self.s.clients} connections, {self.s.duration:g} s")
-            wrk(url, None, self.s.clients, self.s.warmup)
+            self.warm_up(url, None)
             cpu = self.meter(server)
             result = wrk(url, None, self.s.clients, self.s.duration)
             result["cpu"] = cpu.stop()
@@ -432,9 +443,12 @@ class Bench:
         trace_file = OUT / "trace.jsonl"
         trace_file.unlink(missing_ok=True)
         say(f"starting the service ({self.s.workers} workers) and a traced one (1 worker)")
-        self.service = self.start_service(self.s.workers)
-        traced = self.start_service(1, trace_file)
+        # Both boot at once (the imports take seconds); then each must answer.
+        self.service = self.start_service(self.s.workers, wait=False)
+        traced = self.start_service(1, trace_file, wait=False)
         try:
+            self.service.wait_ready("/healthz")
+            traced.wait_ready("/healthz")
             tag = f"B{uuid.uuid4().hex[:6]}"
             say("fixtures: products with 5-line BOMs, components in stock")
             fx = asyncio.run(self.make_fixtures(self.service.port, tag))
