@@ -87,7 +87,14 @@ openapi: install
 # The service under load beside its ceilings (pgbench, a no-op route); README "Benchmarks".
 # Not part of `make test`. Installs wrk (and pgbench) when missing; BENCH_PYTHON: an
 # interpreter that already has the package's dependencies (then .venv is left alone).
+# BENCH_BASELINE=<commit> (e.g. f2d8b06): the same scenarios also on that commit, from a
+# temporary git worktree (its src/ and migrations, the same interpreter; removed after),
+# alternating whole runs baseline, head, baseline, head… for BENCH_ROUNDS rounds
+# (default 2), then every figure's median on both sides and head/baseline. Head is this
+# checkout's src/ as it is. Other settings (BENCH_DURATION, BENCH_CLIENTS…): bench/run.py.
 BENCH_PYTHON ?=
+BENCH_BASELINE ?=
+BENCH_ROUNDS ?=
 bench:
 	@command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
 	@command -v pgbench >/dev/null || (apt-get update -qq && apt-get install -y -qq postgresql-contrib)
@@ -95,6 +102,7 @@ bench:
 	@url="$$(scripts/ensure-postgres)"; \
 	if [ -z "$$url" ]; then echo "bench: no PostgreSQL (see scripts/ensure-postgres)" >&2; exit 1; fi; \
 	BENCH_DATABASE_URL="$${BENCH_DATABASE_URL:-$$url}" PYTHONPATH=src \
+	BENCH_BASELINE="$(BENCH_BASELINE)" BENCH_ROUNDS="$(BENCH_ROUNDS)" \
 	$(or $(BENCH_PYTHON),$(BIN)/python) -m bench.run
 
 clean:

@@ -274,3 +274,70 @@ def render(r: dict[str, Any]) -> str:
     if r["unexpected"]:
         lines += ["", "UNEXPECTED ERRORS"] + [f"  {u}" for u in r["unexpected"]]
     return "\n".join(lines) + "\n"
+
+
+def row(cells: list[str], widths: list[int]) -> str:
+    """One table row: the first cell left-aligned, the rest right-aligned."""
+    return _row(cells, widths)
+
+
+def _cpu_ms(cpu: dict[str, float] | None, group: str, count: float) -> float | None:
+    return 1000 * cpu[group] / count if cpu and count else None
+
+
+def figures(r: dict[str, Any]) -> list[tuple[str, str, float | None]]:
+    """Every figure of a run, by name, with the direction that is better ("higher" or
+    "lower"): what `make bench BENCH_BASELINE=…` compares (bench/compare.py)."""
+    out: list[tuple[str, str, float | None]] = []
+
+    def add(name: str, better: str, value: float | None) -> None:
+        out.append((name, better, None if value is None else float(value)))
+
+    for name in ("lifecycle", "contention"):
+        data = r.get(name) or {}
+        if http := data.get("http"):
+            life, requests = http["latency"].get("lifecycle", {}), http["requests"]
+            done = http["statuses"].get("lifecycle 200", 0)
+            add(f"{name}: lifecycles/s", "higher", life.get("rate"))
+            add(f"{name}: requests/s", "higher", requests["rate"])
+            add(f"{name}: request p50 ms", "lower", requests["p50_ms"])
+            add(f"{name}: request p99 ms", "lower", requests["p99_ms"])
+            add(f"{name}: lifecycle p50 ms", "lower", life.get("p50_ms"))
+            add(f"{name}: lifecycle p99 ms", "lower", life.get("p99_ms"))
+            add(f"{name}: service CPU ms per lifecycle", "lower",
+                _cpu_ms(http["cpu"], "service", done))  # fmt: skip
+            add(f"{name}: postgres CPU ms per lifecycle", "lower",
+                _cpu_ms(http["cpu"], "postgres", done))  # fmt: skip
+        if data.get("statements"):
+            add(f"{name}: SQL statements per lifecycle", "lower",
+                sum(s[1] for s in data["statements"]))  # fmt: skip
+            add(f"{name}: round trips per lifecycle", "lower",
+                sum(s[2] for s in data["statements"]))  # fmt: skip
+        if data.get("ceiling"):
+            add(f"{name}: pgbench ceiling, lifecycles/s", "higher",
+                data["ceiling"]["lifecycle"]["rate"])  # fmt: skip
+    life = r.get("lifecycle") or {}
+    if life.get("floor"):
+        add("lifecycle floor, same SQL: lifecycles/s", "higher", _lifecycles(life["floor"]))
+    if functions := life.get("functions"):
+        add("lifecycle floor, PL/pgSQL: lifecycles/s", "higher", _lifecycles(functions["http"]))
+        add("lifecycle PL/pgSQL ceiling: lifecycles/s", "higher",
+            functions["ceiling"]["lifecycle"]["rate"])  # fmt: skip
+    for key, label in (
+        ("read", "read: GET one order"),
+        ("list", "list: ?status=released"),
+        ("noop", "no-op route (same code)"),
+    ):
+        if not (part := r.get(key)):
+            continue
+        wrk = part["wrk"]
+        add(f"{label}: requests/s", "higher", wrk["rate"])
+        add(f"{label}: p50 ms", "lower", wrk["p50_ms"])
+        add(f"{label}: p99 ms", "lower", wrk["p99_ms"])
+        add(f"{label}: service CPU ms per request", "lower",
+            _cpu_ms(wrk.get("cpu"), "service", wrk["count"]))  # fmt: skip
+        if paced := part.get("paced"):
+            latency = paced["latency"]["get"]
+            add(f"{label}: open loop p50 ms", "lower", latency["p50_ms"])
+            add(f"{label}: open loop p99 ms", "lower", latency["p99_ms"])
+    return out

@@ -13,6 +13,25 @@ error. Settings (environment): BENCH_WORKERS, BENCH_CLIENTS, BENCH_DURATION,
 BENCH_WARMUP (0: no warm-up at all), BENCH_RATE, BENCH_LIST_ORDERS (the list
 scenario's bulk orders, default 100,000), BENCH_DATABASE_URL (a server; default
 TEST_DATABASE_URL or postgres@127.0.0.1:5432), BENCH_OUT (instead of bench/out/).
+
+Against a baseline commit (bench/compare.py):
+
+    BENCH_BASELINE=f2d8b06 BENCH_ROUNDS=2 PYTHONPATH=src python -m bench.run
+
+checks the commit out in a detached git worktree under a new temporary directory
+(removed afterwards) and runs everything above BENCH_ROUNDS times (default 2) on each
+side, alternating by round: baseline, head, baseline, head, … . Each run is a whole
+``python -m bench.run`` of its own on a fresh database, with this checkout's harness
+(bench/, tests/invariants.py) and one side's application: the baseline's src/ (and so
+its migrations) on PYTHONPATH, or this checkout's src/ as it is, uncommitted changes
+included. Whole runs alternate, not single scenarios, because the scenarios build on
+one another (the fixtures, the traced lifecycle that the pgbench ceilings and the
+floors replay, the list's bulk orders) and each side must migrate its own database;
+alternating rounds still spreads slow drifts of the machine (other tenants, a
+checkpoint, the page cache) over both sides, and the medians drop a single disturbed
+run when there are three or more. Prints every figure's median on both sides and the
+ratio head/baseline, then each run's exit status and invariants; exits 1 when any run
+did. The no-op route runs the same code on both sides: its ratio is the noise.
 """
 
 import asyncio
@@ -33,7 +52,7 @@ from typing import Any
 import asyncpg
 from sqlalchemy.engine import make_url
 
-from bench import ceiling, checks, fixtures, floor, pgbench, report
+from bench import ceiling, checks, compare, fixtures, floor, pgbench, report
 from bench.client import Connection
 from bench.procs import ROOT, CpuMeter, Server, driver, free_port, machine_busy, wrk
 from prodorder_api.events import service as events
@@ -502,6 +521,10 @@ def main() -> None:
     for tool in ("wrk", "pgbench"):
         if shutil.which(tool) is None:
             sys.exit(f"bench: {tool} is not installed (make bench installs it)")
+    baseline = os.environ.get("BENCH_BASELINE", "").strip()
+    if baseline:
+        rounds = int(os.environ.get("BENCH_ROUNDS") or compare.DEFAULT_ROUNDS)
+        sys.exit(compare.main(baseline, rounds, OUT))
     sys.exit(Bench(Settings.from_env()).run())
 
 
