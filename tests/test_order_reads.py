@@ -1,8 +1,9 @@
 """The two order reads (``GET /v1/production-orders/{id}`` and the list).
 
-On PostgreSQL the database renders their JSON (``orders/render_sql.py``); these tests
-hold it to the bytes pydantic renders from the ORM (``presenter.present``, then FastAPI's
-serialisation), for orders in every status and with every kind of content.
+A GET answers from the document the process keeps for the order's version; these
+tests hold what it sends to the bytes pydantic renders from the ORM
+(``presenter.present``, then FastAPI's serialisation), for orders in every status and
+with every kind of content, after every change.
 """
 
 import uuid
@@ -15,7 +16,7 @@ from pydantic import TypeAdapter
 from sqlalchemy import text
 
 from prodorder_api.auth import service as keys
-from prodorder_api.orders import render_sql, service
+from prodorder_api.orders import repository, service
 from prodorder_api.orders.models import OrderEvent
 from prodorder_api.orders.presenter import present, summary
 from prodorder_api.orders.schemas import OrderOut, OrderSummary
@@ -175,7 +176,6 @@ async def orders_in_every_status(client: httpx.AsyncClient) -> dict[str, dict[st
     return orders
 
 
-@pytest.mark.postgres_only
 async def test_an_order_reads_as_pydantic_renders_it_in_every_status(
     app: FastAPI, client: httpx.AsyncClient
 ) -> None:
@@ -194,7 +194,7 @@ async def test_an_order_reads_as_pydantic_renders_it_in_every_status(
             raise AssertionError(f"{name}: {exc}") from exc
 
 
-@pytest.mark.postgres_only
+@pytest.mark.postgres_only  # the edges are written with PostgreSQL's SQL
 async def test_values_at_the_edges_read_as_pydantic_renders_them(
     app: FastAPI, client: httpx.AsyncClient
 ) -> None:
@@ -251,7 +251,7 @@ async def test_values_at_the_edges_read_as_pydantic_renders_them(
     await assert_read_is_pydantics(app, client, order["id"])
 
 
-@pytest.mark.postgres_only
+@pytest.mark.postgres_only  # the figures are written with PostgreSQL's SQL
 async def test_unit_cost_rounds_half_to_even_as_money_div_does(
     app: FastAPI, client: httpx.AsyncClient
 ) -> None:
@@ -301,10 +301,10 @@ async def test_unit_cost_rounds_half_to_even_as_money_div_does(
 async def orm_page(app: FastAPI, params: PageParams, **filters: Any) -> bytes:
     """The list page as the route rendered it before: ORM rows, ``summary``, ``Page``."""
     async with app.state.sessionmaker() as session:
-        rows, cursor = await service.list_orders(
+        rows, cursor = await repository.list_orders(
             session,
             params,
-            filters.get("statuses"),
+            filters.get("statuses") or (),
             filters.get("item_id"),
             filters.get("reference"),
             filters.get("due_before"),
@@ -317,7 +317,6 @@ async def orm_page(app: FastAPI, params: PageParams, **filters: Any) -> bytes:
     return adapter.dump_json(adapter.validate_python(page))
 
 
-@pytest.mark.postgres_only
 async def test_list_pages_read_as_pydantic_renders_them(
     app: FastAPI, client: httpx.AsyncClient
 ) -> None:
@@ -393,9 +392,46 @@ async def test_a_list_page_has_no_etag(client: httpx.AsyncClient) -> None:
     assert response.headers["content-type"] == "application/json"
 
 
-def test_the_sql_renders_every_field_of_the_models_in_order() -> None:
-    assert [name for name, _ in render_sql.ORDER_FIELDS] == list(OrderOut.model_fields)
-    assert [name for name, _ in render_sql.SUMMARY_FIELDS] == list(OrderSummary.model_fields)
+async def test_a_get_naming_the_current_version_is_304_without_a_body(
+    client: httpx.AsyncClient,
+) -> None:
+    order = await create_order(client, (await product_with_bom(client))["id"], 3)
+    url = f"{ORDERS}/{order['id']}"
+    for tag in ('"1"', 'W/"1"', '"7", "1"', "*"):
+        response = await client.get(url, headers={"If-None-Match": tag})
+        assert response.status_code == 304, tag
+        assert response.content == b""
+        assert response.headers["etag"] == '"1"'
+    for tag in ('"2"', "not a tag"):
+        response = await client.get(url, headers={"If-None-Match": tag})
+        assert response.status_code == 200, tag
+        assert response.json() == order
+    ok(await act(client, order, "release", {"allow_shortage": True}))
+    moved = await client.get(url, headers={"If-None-Match": '"1"'})
+    assert moved.status_code == 200
+    assert moved.json()["status"] == "released"
+    assert moved.headers["etag"] == '"2"'
+
+
+async def test_a_get_needs_a_key_like_every_request(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    """The kept document is behind the route's own authentication: no key, a wrong one
+    and a revoked one are refused even for an order read a moment ago."""
+    order = await create_order(client, (await product_with_bom(client))["id"], 3)
+    url = f"{ORDERS}/{order['id']}"
+    assert (await client.get(url)).status_code == 200
+    async with app.state.sessionmaker() as session, session.begin():
+        key, token = await keys.create(session, unique("reader"), "read")
+    headers = {"Authorization": f"Bearer {token}"}
+    assert (await client.get(url, headers=headers)).status_code == 200
+    async with app.state.sessionmaker() as session, session.begin():
+        await keys.revoke(session, str(key.id))  # revoked in this process: at once
+    problem(await client.get(url, headers=headers), 401, "unauthorized")
+    wrong = {"Authorization": "Bearer po_wrong"}
+    problem(await client.get(url, headers=wrong), 401, "unauthorized")
+    problem(await client.get(url, headers={"Authorization": ""}), 401, "unauthorized")
+    problem(await client.get(url, headers={"Authorization": "Basic x"}), 401, "unauthorized")
 
 
 async def test_each_action_answers_and_announces_the_order_as_get_then_shows_it(

@@ -10,8 +10,7 @@ import pytest
 from bench.pgbench import _LONE_COLON, _hide_colons
 from sqlalchemy import text
 
-from prodorder_api.db import TRACE_SQL_ENV, _traced, create_engine, create_sessionmaker, pg_call
-from prodorder_api.orders import render_sql
+from prodorder_api.db import TRACE_SQL_ENV, _traced, create_engine
 
 
 async def test_an_untraced_engine_has_no_listener(
@@ -66,73 +65,21 @@ def test_parameters_keep_their_sql_type() -> None:
 
 
 @pytest.mark.postgres_only
-async def test_statements_sent_straight_to_asyncpg_are_traced_with_their_parameters(
-    database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """``db.pg_call`` bypasses SQLAlchemy's execution; the benchmark's trace (and so the
-    pgbench script made from it) must still see what it sends, inside the transaction."""
-    trace = tmp_path / "trace.jsonl"
-    monkeypatch.setenv(TRACE_SQL_ENV, str(trace))
-    engine = create_engine(database_url)
-    some_id = uuid.uuid4()
-    try:
-        async with create_sessionmaker(engine)() as session, session.begin():
-            row = await pg_call(
-                session, "fetchrow", "SELECT $1::uuid, $2::numeric[]", some_id, [Decimal("1.5")]
-            )
-    finally:
-        await engine.dispose()
-
-    assert tuple(row) == (some_id, [Decimal("1.5")])
-    entries = [json.loads(line) for line in trace.read_text().splitlines()]
-    entries = entries[[e["event"] for e in entries].index("begin") :]
-    # SQLAlchemy's adapter sends BEGIN before the transaction's first statement.
-    assert [e["event"] for e in entries] == ["begin", "sql", "commit"]
-    assert entries[1]["sql"] == "SELECT $1::uuid, $2::numeric[]"
-    assert entries[1]["params"] == [{"uuid": str(some_id)}, {"array": [{"decimal": "1.5"}]}]
-    assert len({e["conn"] for e in entries}) == 1
-
-
-@pytest.mark.postgres_only
 async def test_the_pgbench_script_hides_the_colons_of_the_sqls_own_strings(
     database_url: str,
 ) -> None:
-    """The order rendering writes JSON keys and timestamps in string literals; pgbench
-    would read each ``:key`` as a variable, so the generator spells those colons
-    ``\\x3a`` in E-strings, and the statement must still mean the same."""
-    hidden = _hide_colons(render_sql.ORDER)
-    assert _LONE_COLON.search(render_sql.ORDER) and not _LONE_COLON.search(hidden)
+    """A statement may write JSON keys and timestamps in string literals; pgbench would
+    read each ``:key`` as a variable, so the generator spells those colons ``\\x3a``
+    in E-strings, and the statement must still mean the same."""
+    probe = "SELECT 'k:v', '{\"a\":1}'::json::text, E'tab\\t:', timestamptz '2026-01-02T03:04:05Z'"
+    hidden = _hide_colons(probe)
+    assert _LONE_COLON.search(probe) and not _LONE_COLON.search(hidden)
     assert _hide_colons("SELECT 'a''b', E'x\\\\y' , 'c'") == "SELECT 'a''b', E'x\\\\y' , 'c'"
     engine = create_engine(database_url)
-    probe = "SELECT 'k:v', '{\"a\":1}'::json::text, E'tab\\t:', timestamptz '2026-01-02T03:04:05Z'"
     try:
-        async with create_sessionmaker(engine)() as session, session.begin():
-            assert await pg_call(session, "fetchrow", _hide_colons(probe)) == await pg_call(
-                session, "fetchrow", probe
-            )
+        async with engine.connect() as conn:
+            driver = (await conn.get_raw_connection()).driver_connection
+            assert driver is not None
+            assert await driver.fetchrow(hidden) == await driver.fetchrow(probe)
     finally:
-        await engine.dispose()
-
-
-@pytest.mark.postgres_only
-async def test_a_statement_sent_first_through_asyncpg_runs_inside_the_transaction(
-    database_url: str,
-) -> None:
-    """SQLAlchemy's adapter begins the transaction with the first statement it sends;
-    when ``pg_call`` sends the first one, it must not run in autocommit: its locks must
-    last and a rollback must undo it."""
-    engine = create_engine(database_url)
-    table = f"t_{uuid.uuid4().hex[:8]}"
-    try:
-        async with engine.begin() as conn:
-            await conn.execute(text(f"CREATE TABLE {table} (n int)"))
-        async with create_sessionmaker(engine)() as session:
-            await pg_call(session, "execute", f"INSERT INTO {table} VALUES (1)")
-            assert await pg_call(session, "fetchval", "SELECT pg_current_xact_id_if_assigned()")
-            await session.rollback()
-        async with create_sessionmaker(engine)() as session:
-            assert await pg_call(session, "fetchval", f"SELECT count(*) FROM {table}") == 0
-    finally:
-        async with engine.begin() as conn:
-            await conn.execute(text(f"DROP TABLE {table}"))
         await engine.dispose()

@@ -351,10 +351,16 @@ async def test_a_disabled_webhook_waits_and_resumes_with_new_events(
     receiver.secret = webhook["secret"]
     path = f"/v1/webhooks/{webhook['id']}"
     assert ok(await hooks.patch(path, json={"status": "disabled"}))["status"] == "disabled"
+    # An active webhook beside it is the witness that the dispatcher has come past the
+    # event: once the witness has it, the disabled one would have had it too.
+    witness = await subscribe(hooks, receiver.url("/witness"), ["stock.*"])
     item = await create_item(hooks)
     await receive(hooks, item["id"], 1)
-    await asyncio.sleep(0.5)
-    assert receiver.deliveries == []
+    await wait_until(lambda: settled(hooks, witness["id"], 1))
+    assert [d.path for d in receiver.deliveries] == ["/witness"]
+    await unsubscribe(hooks, f"/v1/webhooks/{witness['id']}")
+    with receiver.lock:
+        receiver.deliveries.clear()
 
     assert ok(await hooks.patch(path, json={"status": "active"}))["status"] == "active"
     start = await feed_end(hooks)

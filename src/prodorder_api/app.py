@@ -22,7 +22,7 @@ from prodorder_api.lots.router import router as lots_router
 from prodorder_api.metrics import MetricsMiddleware
 from prodorder_api.observability import RequestIdMiddleware, configure_logging
 from prodorder_api.orders.router import router as orders_router
-from prodorder_api.orders.shortcut import OrderReadShortcut
+from prodorder_api.orders.supply import router as item_stock_router
 from prodorder_api.planning.router import router as planning_router
 from prodorder_api.reports.router import router as reports_router
 from prodorder_api.settings import Settings, get_settings
@@ -80,6 +80,7 @@ TAGS = [
 ROUTERS = (
     health_router,
     items_router,
+    item_stock_router,
     locations_router,
     stock_router,
     lots_router,
@@ -136,8 +137,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     install_handlers(app)
     app.add_exception_handler(Replay, lambda _request, exc: exc.response())
-    # Added first, so innermost: inside the request id and the metrics, ahead of routing.
-    app.add_middleware(OrderReadShortcut)
+    # Added first, so innermost: inside the request id.
     app.add_middleware(MetricsMiddleware)
     app.add_middleware(RequestIdMiddleware)
     app.add_api_route("/metrics", metrics.render, include_in_schema=False, methods=["GET"])

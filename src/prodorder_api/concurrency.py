@@ -1,4 +1,4 @@
-"""Optimistic concurrency: ``ETag`` out, ``If-Match`` in.
+"""Optimistic concurrency: ``ETag`` out, ``If-Match`` and ``If-None-Match`` in.
 
 Every versioned resource (production orders, items, BOMs, work centers) answers
 with ``ETag: "<version>"`` (set by ``routing.ApiRoute`` from the body's
@@ -37,6 +37,21 @@ class Precondition:
 
 
 ANY = Precondition()
+
+
+def matches(if_none_match: str | None, version: int) -> bool:
+    """Whether ``If-None-Match`` names ``version`` (or is ``*``): the client's copy is
+    current, and a GET answers 304 Not Modified. Weak tags compare as strong ones
+    (RFC 9110: ``If-None-Match`` uses the weak comparison)."""
+    if if_none_match is None:
+        return False
+    if if_none_match.strip() == "*":
+        return True
+    for part in if_none_match.split(","):
+        match = _TAG.match(part.strip())
+        if match is not None and int(match.group(1)) == version:
+            return True
+    return False
 
 
 async def if_match_header(

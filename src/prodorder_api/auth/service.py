@@ -12,11 +12,10 @@ import time
 import uuid
 
 from sqlalchemy import select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from prodorder_api.auth.models import SCOPES, ApiKey
-from prodorder_api.db import utcnow
+from prodorder_api.db import insert_ignoring, utcnow
 from prodorder_api.errors import NotFound
 from prodorder_api.ids import new_id, parse_id
 
@@ -49,9 +48,8 @@ async def create(session: AsyncSession, name: str, scope: str) -> tuple[ApiKey, 
 
 async def install(session: AsyncSession, token: str, name: str, scope: str) -> None:
     """Make ``token`` a valid key (start-up bootstrap); idempotent across workers."""
-    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
     await session.execute(
-        insert(ApiKey)
+        insert_ignoring(session, ApiKey)
         .values(
             id=new_id(),
             name=name,
@@ -103,13 +101,6 @@ async def authenticate(session: AsyncSession, token: str) -> tuple[uuid.UUID, st
         _cache.clear()
     _cache[(database, digest)] = (time.monotonic(), row[0] if row else None, row[1] if row else "")
     return (row[0], row[1]) if row else None
-
-
-def known(database: str, token: str) -> tuple[uuid.UUID, str] | None:
-    """(key id, scope) of a token ``authenticate`` found active on ``database`` (its
-    URL) within ``CACHE_SECONDS``; None when it found none, or has not looked lately."""
-    cached = _cached(database, token)
-    return cached[0] if cached is not None else None
 
 
 def _cached(database: str, token: str) -> tuple[tuple[uuid.UUID, str] | None] | None:

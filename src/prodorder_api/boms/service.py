@@ -5,7 +5,7 @@ import weakref
 from collections.abc import Iterable
 from typing import Literal
 
-from sqlalchemy import Engine, bindparam, event, inspect, select, text, update
+from sqlalchemy import Engine, bindparam, event, inspect, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session, joinedload, selectinload
 from sqlalchemy.orm.attributes import set_committed_value
@@ -19,7 +19,7 @@ from prodorder_api.boms.schemas import (
     ByProductIn,
 )
 from prodorder_api.concurrency import ANY, Precondition
-from prodorder_api.db import flush_unique, utcnow
+from prodorder_api.db import flush_unique, serialise, utcnow
 from prodorder_api.errors import Conflict, NotFound, ValidationFailed
 from prodorder_api.ids import parse_id
 from prodorder_api.items import service as items
@@ -113,8 +113,7 @@ async def _serialise_bom_writes(session: AsyncSession) -> None:
     together, or two defaults for one item, are only caught if they queue. On
     PostgreSQL a transaction-scoped advisory lock does that; SQLite writers queue
     already (BEGIN IMMEDIATE)."""
-    if session.get_bind().dialect.name == "postgresql":
-        await session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": BOM_LOCK_KEY})
+    await serialise(session, BOM_LOCK_KEY)
 
 
 async def create(session: AsyncSession, data: BomCreate) -> Bom:

@@ -19,11 +19,11 @@ feed sequences lazily before it reads.
 from collections.abc import Callable, Sequence
 from typing import Any, Final
 
-from sqlalchemy import event, func, insert, select, text, update
+from sqlalchemy import event, func, insert, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session, SessionTransaction
 
-from prodorder_api.db import insert_rows, table_of, utcnow
+from prodorder_api.db import serialise, utcnow
 from prodorder_api.errors import ValidationFailed
 from prodorder_api.events.models import Event
 from prodorder_api.ids import new_id
@@ -49,17 +49,16 @@ def pending(session: AsyncSession | Session) -> list[tuple[str, Data]]:
 
 async def write_pending(session: AsyncSession) -> None:
     """Turn the registered events into outbox rows, in the current transaction: one
-    ``INSERT`` however many (``db.insert_rows``)."""
+    multi-row ``INSERT`` however many (per ``INSERT_CHUNK``)."""
     if session.info.get(PENDING):
-        await insert_rows(session, table_of(Event), await session.run_sync(_rows))
+        await session.run_sync(_write)
 
 
 def _rows(session: Session) -> list[dict[str, Any]]:
     """The registered events as outbox rows, rendered now; they are no longer pending.
 
-    Core rows, not ORM objects, on this hot path: the ORM sent an executemany, one
-    INSERT per event, so releasing an order of five components sent 24 statements on
-    PostgreSQL, and 19 with its six events in one INSERT.
+    Core rows, not ORM objects: the ORM's flush of new objects sends an executemany,
+    one INSERT per event.
     """
     session.flush()  # defaults and ids in place: data reads as GET will
     registered: list[tuple[str, Data]] = session.info.pop(PENDING, None) or []
@@ -76,26 +75,9 @@ def _rows(session: Session) -> list[dict[str, Any]]:
     ]
 
 
-def take(
-    session: AsyncSession | Session, own: Callable[[Data], bool]
-) -> list[dict[str, Any]] | None:
-    """The registered events as outbox rows for a caller that inserts them itself, and
-    no longer pending; the data of those ``own`` claims is None (the caller supplies
-    it). None, and still pending, when a data is to be rendered at write time and
-    ``own`` does not claim it. Call it when the request's changes are flushed."""
-    registered: list[tuple[str, Data]] = session.info.get(PENDING) or []
-    if not registered or any(callable(d) and not own(d) for _, d in registered):
-        return None
-    _forget(session)
-    now = utcnow()
-    return [
-        {"id": new_id(), "type": type_, "created_at": now, "data": None if own(data) else data}
-        for type_, data in registered
-    ]
-
-
 def _write(session: Session) -> None:
-    """``write_pending`` for a commit outside a request (see ``_write_on_commit``)."""
+    """The registered events into the outbox (also for a commit outside a request,
+    see ``_write_on_commit``)."""
     rows = _rows(session)
     # An executemany that insertmanyvalues sends as one multi-row INSERT (see
     # ``db.create_engine``); unlike ``insert().values([...])`` its SQL is cached by shape.
@@ -152,20 +134,9 @@ async def sequence(session: AsyncSession, batch: int = SEQUENCE_BATCH) -> int:
     unpositioned = select(Event.id).where(Event.position.is_(None))
     if await session.scalar(unpositioned.limit(1)) is None:
         return 0  # the common case needs no lock
-    if session.get_bind().dialect.name == "postgresql":
-        await session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": SEQUENCER_LOCK})
-        result = await session.execute(_POSITION_BATCH, {"batch": batch})
-        return int(getattr(result, "rowcount", 0) or 0)
-    # SQLite runs in-process, so these statements cost no round trip, and they work on
-    # any SQLite (UPDATE ... FROM needs 3.33).
-    ids = list(await session.scalars(unpositioned.order_by(Event.id).limit(batch)))
-    if not ids:
-        return 0
-    top = await last_position(session)
-    await session.execute(
-        update(Event), [{"id": id_, "position": top + n} for n, id_ in enumerate(ids, 1)]
-    )
-    return len(ids)
+    await serialise(session, SEQUENCER_LOCK)
+    result = await session.execute(_POSITION_BATCH, {"batch": batch})
+    return int(getattr(result, "rowcount", 0) or 0)
 
 
 async def last_position(session: AsyncSession) -> int:

@@ -21,11 +21,11 @@ from datetime import timedelta
 from typing import Any
 
 from fastapi import Request
-from sqlalchemy import delete, select, text
+from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.responses import Response
 
-from prodorder_api.db import utcnow
+from prodorder_api.db import try_serialise, utcnow
 from prodorder_api.errors import IdempotencyKeyInUse, IdempotencyKeyReused, ValidationFailed
 from prodorder_api.idempotency.models import IdempotencyRecord
 
@@ -67,13 +67,8 @@ async def check(request: Request, session: AsyncSession, api_key_id: uuid.UUID) 
     if not 1 <= len(key) <= 255 or not key.isprintable():
         raise ValidationFailed(["header", "Idempotency-Key"], "1 to 255 printable characters")
     fingerprint = await _fingerprint(request)
-    if session.get_bind().dialect.name == "postgresql":
-        got = await session.scalar(
-            text("SELECT pg_try_advisory_xact_lock(hashtextextended(:k, 0))"),
-            {"k": f"{api_key_id}:{key}"},
-        )
-        if not got:
-            raise IdempotencyKeyInUse("a request with this Idempotency-Key is still running")
+    if not await try_serialise(session, f"{api_key_id}:{key}"):
+        raise IdempotencyKeyInUse("a request with this Idempotency-Key is still running")
     now = utcnow()
     await session.execute(
         delete(IdempotencyRecord).where(

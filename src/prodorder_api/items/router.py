@@ -9,7 +9,7 @@ from prodorder_api.errors import problem_responses
 from prodorder_api.fields import AwareDatetime
 from prodorder_api.items import service
 from prodorder_api.items.models import Item
-from prodorder_api.items.schemas import ItemCreate, ItemOut, ItemStock, ItemUpdate
+from prodorder_api.items.schemas import ItemCreate, ItemOut, ItemUpdate
 from prodorder_api.pagination import Page, to_page
 from prodorder_api.routing import ApiRoute
 
@@ -66,14 +66,3 @@ async def get_item(item_id: str, session: Session) -> Item:
 async def update_item(item_id: str, body: ItemUpdate, session: Session, if_match: IfMatch) -> Item:
     """Change only the fields sent. `average_cost` is the service's, not yours to set."""
     return await service.update(session, item_id, body, if_match)
-
-
-@router.get(
-    "/{item_id}/stock",
-    response_model=ItemStock,
-    summary="Get an item's stock totals",
-    responses=problem_responses(404),
-)
-async def get_item_stock(item_id: str, session: Session) -> ItemStock:
-    """On-hand, reserved, available, incoming and value over all locations and lots."""
-    return await service.stock_totals(session, item_id)

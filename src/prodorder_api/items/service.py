@@ -11,13 +11,10 @@ from prodorder_api.db import flush_unique, utcnow
 from prodorder_api.errors import Conflict, NotFound, ValidationFailed
 from prodorder_api.ids import parse_id
 from prodorder_api.items.models import Item
-from prodorder_api.items.schemas import ItemCreate, ItemStock, ItemUpdate
-from prodorder_api.money import ZERO
-from prodorder_api.orders.models import ProductionOrder
-from prodorder_api.orders.states import OPEN_STATUSES
+from prodorder_api.items.schemas import ItemCreate, ItemUpdate
 from prodorder_api.pagination import PageParams, paginate
 from prodorder_api.stock import ledger
-from prodorder_api.stock.models import StockBalance, StockMovement
+from prodorder_api.stock.models import StockMovement
 
 
 async def get(session: AsyncSession, item_id: str) -> Item:
@@ -88,37 +85,3 @@ async def list_items(
     if updated_after is not None:
         stmt = stmt.where(Item.updated_at > updated_after)
     return await paginate(session, stmt, Item.id, params)
-
-
-async def stock_totals(session: AsyncSession, item_id: str) -> ItemStock:
-    item = await get(session, item_id)
-    row = (
-        await session.execute(
-            select(
-                func.coalesce(func.sum(StockBalance.on_hand), ZERO),
-                func.coalesce(func.sum(StockBalance.reserved), ZERO),
-            ).where(StockBalance.item_id == item.id)
-        )
-    ).one()
-    on_hand, reserved = row
-    remaining = (
-        ProductionOrder.quantity
-        - ProductionOrder.produced_quantity
-        - (ProductionOrder.scrapped_quantity)
-    )
-    incoming = await session.scalar(
-        select(func.coalesce(func.sum(remaining), ZERO)).where(
-            ProductionOrder.item_id == item.id,
-            ProductionOrder.status.in_(OPEN_STATUSES),
-            remaining > ZERO,
-        )
-    )
-    return ItemStock(
-        item_id=item.id,
-        on_hand=on_hand,
-        reserved=reserved,
-        available=on_hand - reserved,
-        incoming=incoming or ZERO,
-        average_cost=item.average_cost,
-        value=item.stock_value,
-    )

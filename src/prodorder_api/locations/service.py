@@ -2,12 +2,11 @@
 
 import uuid
 import weakref
-from typing import Any
 
 from sqlalchemy import Engine, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from prodorder_api.db import attach, flush_unique, table_of
+from prodorder_api.db import flush_unique
 from prodorder_api.errors import NotFound, ValidationFailed
 from prodorder_api.ids import parse_id
 from prodorder_api.locations.models import DEFAULT_LOCATION_CODE, Location
@@ -23,35 +22,34 @@ async def get(session: AsyncSession, location_id: str) -> Location:
     return location
 
 
-async def resolve(session: AsyncSession, location_id: uuid.UUID | None, field: str) -> Location:
-    """The location a request body names (unknown → 422), or ``MAIN`` when it names none."""
+async def resolve(session: AsyncSession, location_id: uuid.UUID | None, field: str) -> uuid.UUID:
+    """The id of the location a request body names (unknown → 422), or ``MAIN``'s when
+    it names none."""
     if location_id is None:
         return await _main(session, field)
     location = await session.get(Location, location_id)
     if location is None:
         raise ValidationFailed(["body", field], f"no location with id {location_id}")
-    return location
+    return location.id
 
 
-# MAIN's row, by engine, once read. Locations are never changed or deleted (the API
-# has no route for either: a location's code and id are what stock and orders refer
-# to), so the row stays true; every request that names no location (creating an
-# order, a receipt) is spared a statement. A route that changes locations must
-# clear this.
-_MAIN: weakref.WeakKeyDictionary[Engine, dict[str, Any]] = weakref.WeakKeyDictionary()
+# MAIN's id, by engine, once read. Locations are never changed or deleted (the API has
+# no route for either: a location's code and id are what stock and orders refer to),
+# so it stays true; every request that names no location (creating an order, a
+# receipt) is spared a statement. A route that changes locations must clear this.
+_MAIN: weakref.WeakKeyDictionary[Engine, uuid.UUID] = weakref.WeakKeyDictionary()
 
 
-async def _main(session: AsyncSession, field: str) -> Location:
+async def _main(session: AsyncSession, field: str) -> uuid.UUID:
     engine = session.get_bind()
     assert isinstance(engine, Engine)
-    row = _MAIN.get(engine)
-    if row is not None:
-        location: Location = attach(session, Location, [row])[0]
-        return location
-    found = await session.scalar(select(Location).where(Location.code == DEFAULT_LOCATION_CODE))
+    known = _MAIN.get(engine)
+    if known is not None:
+        return known
+    found = await session.scalar(select(Location.id).where(Location.code == DEFAULT_LOCATION_CODE))
     if found is None:
         raise ValidationFailed(["body", field], "no location given and MAIN does not exist")
-    _MAIN[engine] = {c.key: getattr(found, c.key) for c in table_of(Location).columns}
+    _MAIN[engine] = found
     return found
 
 

@@ -16,7 +16,9 @@ from typing import Any, Final
 from sqlalchemy.orm import object_session
 
 from prodorder_api.events import service as events
+from prodorder_api.orders import read, repository
 from prodorder_api.orders.models import ProductionOrder
+from prodorder_api.orders.presenter import present
 
 PREFIX: Final = "production_order."
 TYPES: Final[dict[str, tuple[str, ...]]] = {
@@ -56,8 +58,7 @@ def emit(order: ProductionOrder, action: str, **details: Any) -> None:
 
 @dataclass(frozen=True)
 class Snapshot:
-    """An order event's data: the order as ``GET`` shows it when the event is written
-    (``read.order_json`` may instead insert the events with its own rendering)."""
+    """An order event's data: the order as ``GET`` shows it when the event is written."""
 
     order: ProductionOrder
 
@@ -68,15 +69,11 @@ class Snapshot:
 def _snapshot(order: ProductionOrder) -> dict[str, Any]:
     """The order as ``GET`` shows it: the response's document when the request
     answered with this order as it is now, else presented here."""
-    # Imported here: they import the order service, which imports this module.
-    from prodorder_api.orders import read, service
-    from prodorder_api.orders.presenter import present
-
     session = object_session(order)
     assert session is not None  # emit() checked, and the events are written in it
     document = read.presented(session, order)
     if document is not None:
         snapshot: dict[str, Any] = json.loads(document)
         return snapshot
-    service.load_children(session, order)
+    repository.load_children(session, order)
     return present(order).model_dump(mode="json")

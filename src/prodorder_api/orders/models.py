@@ -19,7 +19,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from prodorder_api.db import Base, UTCDateTime, utcnow
 from prodorder_api.ids import new_id
-from prodorder_api.money import ZERO, Exact
+from prodorder_api.money import ZERO, Exact, div
 
 STATUSES = ("planned", "released", "in_progress", "completed", "cancelled")
 
@@ -94,6 +94,13 @@ class ProductionOrder(Base):
     @property
     def unrelieved_cost(self) -> Decimal:
         return self.material_cost + self.labour_cost - self.output_value - self.scrap_value
+
+    @property
+    def unit_cost(self) -> Decimal | None:
+        """What one unit produced cost so far: output value ÷ produced, to six places."""
+        if self.produced_quantity <= 0:
+            return None
+        return div(self.output_value, self.produced_quantity)
 
 
 class OrderRequirement(Base):

@@ -19,7 +19,7 @@ from prodorder_api.money import EXACT_CONTEXT, ZERO, quantize
 from prodorder_api.orders import states
 from prodorder_api.orders.models import OrderLabour, OrderOperation, ProductionOrder
 from prodorder_api.orders.schemas import TimeBooking
-from prodorder_api.orders.service import get, record
+from prodorder_api.orders.service import lock, record
 from prodorder_api.workcenters.models import WorkCenter
 
 OperationStatus = Literal["pending", "in_progress", "done"]
@@ -51,13 +51,13 @@ async def _locked(
 ) -> tuple[ProductionOrder, OrderOperation]:
     """Lock the order, find the operation (404), and check both state tables.
     Starting an operation on a released order starts the order."""
-    order = await get(session, order_id, for_update=True)
+    order = await lock(session, order_id)
     if_match.check(order.version)
     operation = next((op for op in order.operations if op.sequence == sequence), None)
     if operation is None:
         raise NotFound(f"the order has no operation with sequence {sequence}")
     if action == "start" and order.status == "released":
-        record(order, "start", "in_progress", by_operation=sequence)
+        record(order, "start", by_operation=sequence)
     states.check(order.status, "operation")
     check_operation(operation, action)
     return order, operation

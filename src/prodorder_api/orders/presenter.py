@@ -12,13 +12,12 @@ from prodorder_api.orders.schemas import (
     ReservationOut,
     format_number,
 )
-from prodorder_api.orders.service import unit_cost
 
 
 def present(order: ProductionOrder) -> OrderOut:
     requirements = []
     for requirement in order.requirements:
-        # By location and lot code, however they were loaded (as ``render_sql`` does).
+        # By location and lot code, however they were loaded.
         held = sorted(
             (r for r in order.reservations if r.item_id == requirement.component_item_id),
             key=lambda r: (r.location_id, r.lot_code),
@@ -62,7 +61,7 @@ def present(order: ProductionOrder) -> OrderOut:
         labour_cost=order.labour_cost,
         output_value=order.output_value,
         scrap_value=order.scrap_value,
-        unit_cost=unit_cost(order),
+        unit_cost=order.unit_cost,
         version=order.version,
         history=[HistoryEntry.model_validate(h) for h in order.history],
         created_at=order.created_at,

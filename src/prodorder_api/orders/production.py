@@ -99,7 +99,6 @@ async def complete(
     record(
         order,
         "complete",
-        "completed",
         output_quantity=str(final),
         unfinished_operations=unfinished or None,
     )

@@ -2,7 +2,7 @@ import uuid
 from datetime import date
 from typing import Annotated
 
-from fastapi import APIRouter, Body, Path, Query
+from fastapi import APIRouter, Body, Header, Path, Query
 from fastapi.responses import HTMLResponse, Response
 
 from prodorder_api.auth.deps import Authorized
@@ -92,10 +92,30 @@ async def list_production_orders(
     "/{order_id}",
     response_model=OrderOut,
     summary="Get a production order",
-    responses=problem_responses(404),
+    responses={
+        304: {
+            "description": "`If-None-Match` names the order's current version: your copy "
+            "is current. No body; the `ETag` header is sent again.",
+            "headers": {"ETag": {"schema": {"type": "string"}}},
+        },
+        **problem_responses(404),
+    },
 )
-async def get_production_order(order_id: str, session: Session) -> Response:
-    return await read.order(session, order_id)
+async def get_production_order(
+    order_id: str,
+    session: Session,
+    if_none_match: Annotated[
+        str | None,
+        Header(
+            alias="If-None-Match",
+            description='The `ETag` of the copy you hold, e.g. `"3"`: 304 without a body '
+            "while the order is still at that version.",
+        ),
+    ] = None,
+) -> Response:
+    """The order with its requirements, reservations, operations and history, and its
+    `ETag`."""
+    return await read.order(session, order_id, if_none_match)
 
 
 @router.patch(

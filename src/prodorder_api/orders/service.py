@@ -5,189 +5,70 @@ stock function): one global lock order, so concurrent actions queue and never
 deadlock. ``states.check`` guards every action from the one state table.
 """
 
-import functools
 import uuid
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Any
 
-from sqlalchemy import Select, bindparam, func, inspect, select
+from sqlalchemy import inspect, select
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import Session, joinedload, object_session, selectinload
-from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.orm import object_session, selectinload
 
 from prodorder_api import metrics
 from prodorder_api.boms import service as boms
 from prodorder_api.boms.explosion import line_requirement
 from prodorder_api.boms.models import Bom
 from prodorder_api.concurrency import ANY, Precondition
-from prodorder_api.db import (
-    Base,
-    attach,
-    column_value,
-    insert_new,
-    insert_rows,
-    pg_call,
-    pg_write,
-    result_values,
-    table_of,
-    utcnow,
-)
+from prodorder_api.db import utcnow
 from prodorder_api.errors import Conflict, NotFound, ValidationFailed
 from prodorder_api.ids import new_id, parse_id
 from prodorder_api.items import service as items
 from prodorder_api.locations import service as locations
-from prodorder_api.money import ZERO, div, quantize
-from prodorder_api.orders import events, materials, states
+from prodorder_api.money import ZERO, quantize
+from prodorder_api.orders import events, materials, repository, states
 from prodorder_api.orders.models import (
     OrderEvent,
     OrderOperation,
     OrderRequirement,
-    OrderReservation,
     ProductionOrder,
 )
+from prodorder_api.orders.repository import CHILDREN, Child
 from prodorder_api.orders.schemas import (
     Availability,
     ComponentAvailability,
     OrderCreate,
     OrderUpdate,
 )
-from prodorder_api.pagination import PageParams, paginate
-
-# An order with everything its representation shows, in four statements built once:
-# the order row with its requirements joined (a second joined collection would
-# multiply the rows), then each other collection by its own prebuilt SELECT, handed
-# to the order with ``set_committed_value``. ``selectinload`` did the same work for
-# ~0.4 ms of CPU per collection, building its IN query anew each time; a plain
-# SELECT costs ~0.13 ms: a full load ~0.75 ms instead of ~1.37 ms. An action loads
-# only the collections it works with (``for_action``'s ``children``); what the
-# response and its event need besides is loaded when they are rendered.
-_BY_ID = (
-    select(ProductionOrder)
-    .where(ProductionOrder.id == bindparam("order_id"))
-    .options(joinedload(ProductionOrder.requirements))
-    .execution_options(populate_existing=True)
-)
-# Also for an action on SQLite, where one writer holds the database at a time (no
-# row locks, and nothing can change while it waits); on PostgreSQL ``_locked`` locks
-# the order alone and reads the children after.
-Child = Literal["requirements", "reservations", "operations", "history"]
-CHILDREN: tuple[Child, ...] = ("requirements", "reservations", "operations", "history")
-_CHILD_ROWS: dict[str, Select[Any]] = {
-    name: select(model)
-    .where(model.order_id == bindparam("order_id"))
-    .order_by(*order_by)
-    .execution_options(populate_existing=True)
-    for name, model, order_by in (
-        ("requirements", OrderRequirement, (OrderRequirement.position,)),
-        ("reservations", OrderReservation, ()),
-        ("operations", OrderOperation, (OrderOperation.sequence,)),
-        ("history", OrderEvent, (OrderEvent.id,)),
-    )
-}
+from prodorder_api.stock import balances
 
 
 async def get(
+    session: AsyncSession, order_id: str, children: Sequence[Child] = CHILDREN
+) -> ProductionOrder:
+    """The order with ``children`` loaded; 404 ``not_found`` when there is none."""
+    return await _found(session, order_id, children, repository.load)
+
+
+async def lock(
+    session: AsyncSession, order_id: str, children: Sequence[Child] = CHILDREN
+) -> ProductionOrder:
+    """``get``, the order locked for an action first (``repository.lock``)."""
+    return await _found(session, order_id, children, repository.lock)
+
+
+async def _found(
     session: AsyncSession,
     order_id: str,
-    *,
-    for_update: bool = False,
-    children: Sequence[Child] = CHILDREN,
+    children: Sequence[Child],
+    read: Callable[[AsyncSession, uuid.UUID, Sequence[Child]], Awaitable[ProductionOrder | None]],
 ) -> ProductionOrder:
-    """The order with ``children`` loaded: on PostgreSQL, locked for an action first
-    when ``for_update`` (``_locked``); otherwise with its requirements joined."""
     parsed = parse_id(order_id)
-    order = None
-    if parsed is not None and for_update and session.get_bind().dialect.name == "postgresql":
-        order = await _locked(session, parsed, children)
-    elif parsed is not None:
-        rows = await session.scalars(_BY_ID, {"order_id": parsed})
-        order = rows.unique().one_or_none()
+    order = await read(session, parsed, children) if parsed is not None else None
     if order is None:
         raise NotFound(f"no production order with id {order_id}")
-    if children:
-        await session.run_sync(load_children, order, children)
     return order
-
-
-# The order locked for an action, then the requirements and reservations it names, in
-# one more statement, each collection as an array of rows; the rows become the
-# session's objects as a query would make them (``attach``). Measured in-process, the
-# ORM's load of an order with five requirements and five reservations took ~0.49 ms
-# of CPU; this takes ~0.3 ms, in as many statements.
-#
-# The children must not be read by the statement that takes the lock: one that waited
-# for the lock sees the order row as the action before it left it, but every other
-# row as it was when the statement began (PostgreSQL's READ COMMITTED). Requirements
-# joined to the lock, as they once were, lost all but a few of twelve racing
-# consumptions (tests/test_order_races.py).
-_LOCK_ORDER = (
-    f"SELECT {', '.join(c.key for c in table_of(ProductionOrder).columns)} "
-    "FROM production_orders WHERE id = $1 FOR UPDATE"
-)
-_LOCKED_CHILDREN: dict[str, tuple[type[Base], str]] = {
-    "requirements": (OrderRequirement, "ORDER BY c.position, c.id"),
-    "reservations": (OrderReservation, ""),
-}
-
-
-@functools.cache
-def _children_sql(names: tuple[str, ...]) -> str:
-    arrays = []
-    for name in names:
-        model, order_by = _LOCKED_CHILDREN[name]
-        table = table_of(model)
-        row = ", ".join(f"c.{c.key}" for c in table.columns)
-        arrays.append(
-            f"ARRAY(SELECT ROW({row}) FROM {table.name} AS c WHERE c.order_id = $1 {order_by})"
-        )
-    return f"SELECT {', '.join(arrays)}"
-
-
-async def _locked(
-    session: AsyncSession, order_id: uuid.UUID, children: Sequence[Child]
-) -> ProductionOrder | None:
-    found = await pg_call(session, "fetchrow", _LOCK_ORDER, order_id)
-    if found is None:
-        return None
-    [order] = attach(session, ProductionOrder, [_values(ProductionOrder, found)])
-    names = tuple(name for name in _LOCKED_CHILDREN if name in children)
-    if names:
-        arrays = await pg_call(session, "fetchrow", _children_sql(names), order_id)
-        for name, rows in zip(names, arrays, strict=True):
-            model = _LOCKED_CHILDREN[name][0]
-            objects = attach(session, model, [_values(model, row) for row in rows])
-            set_committed_value(order, name, objects)
-    return order  # type: ignore[no-any-return]
-
-
-def _values(model: type[Base], row: Any) -> dict[str, Any]:
-    """A row with ``model``'s columns in table order, as SQLAlchemy would read it."""
-    table = table_of(model)
-    keys = [c.key for c in table.columns]
-    return dict(zip(keys, result_values(table, keys, tuple(row)), strict=True))
-
-
-def load_children(
-    session: Session, order: ProductionOrder, children: Sequence[Child] = CHILDREN
-) -> None:
-    """Load those of the order's collections that are not loaded yet (sync: also
-    called while the request's events are rendered, inside ``run_sync``).
-
-    An order's operations are its BOM's, copied when it was made, and no route adds
-    any: an order of a used BOM known to have none has none (a statement less).
-    """
-    missing = [name for name in children if name in inspect(order).unloaded]
-    if "operations" in missing and order.bom_id in boms.used_without(session, "operations"):
-        missing.remove("operations")
-        set_committed_value(order, "operations", [])
-    if missing and (session.new or session.dirty or session.deleted):
-        session.flush()  # a history entry ``record`` added is among the rows read
-    for name in missing:
-        rows = session.scalars(_CHILD_ROWS[name], {"order_id": order.id}).all()
-        set_committed_value(order, name, rows)
 
 
 async def for_action(
@@ -200,18 +81,17 @@ async def for_action(
     """Lock the order, check its version against ``If-Match``, then that its status
     allows ``action``. Its ``children`` are loaded; the history is only appended to
     (``record``)."""
-    order = await get(session, order_id, for_update=True, children=children)
+    order = await lock(session, order_id, children)
     if_match.check(order.version)
     states.check(order.status, action)
     return order
 
 
-def record(
-    order: ProductionOrder, action: str, to_status: str | None = None, **details: Any
-) -> None:
-    """History entry, status change, version bump and outbox event(s) for one action."""
+def record(order: ProductionOrder, action: str, **details: Any) -> None:
+    """History entry, status change (``states.TARGET``), version bump and outbox
+    event(s) for one action."""
     now = utcnow()
-    to_status = to_status or order.status
+    to_status: str = states.TARGET.get(action, order.status)  # type: ignore[call-overload]
     entry = OrderEvent(
         order_id=order.id,
         action=action,
@@ -226,59 +106,13 @@ def record(
         order.history.append(entry)
     if to_status != order.status:
         metrics.note_transition(order, action, order.status, to_status)
-        stamp = {
-            "released": "released_at",
-            "in_progress": "started_at",
-            "completed": "completed_at",
-            "cancelled": "cancelled_at",
-        }.get(to_status)
+        stamp = states.STAMPED.get(to_status)  # type: ignore[call-overload]
         if stamp:
             setattr(order, stamp, now)
         order.status = to_status
     order.version += 1
     order.updated_at = now
     events.emit(order, action, **details)
-
-
-async def write_changes(session: AsyncSession, order: ProductionOrder) -> None:
-    """On PostgreSQL, the order's changed columns and the history entries ``record``
-    added, held back by ``db.pg_write`` to go in one statement with the request's other
-    writes, and set as committed so the flush leaves them alone; everything else the
-    request changed is still the flush's. Measured in-process: an order UPDATE and a
-    history INSERT take ~0.6 ms of CPU through the unit of work, ~0.1 ms this way."""
-    if session.get_bind().dialect.name != "postgresql":
-        return
-    state = inspect(order)
-    if not state.persistent:
-        return  # a new order is the flush's
-    changed = {key: getattr(order, key) for key in state.committed_state if key in _ORDER_COLUMNS}
-    entries = [e for e in session.new if isinstance(e, OrderEvent) and e.order_id == order.id]
-    rows = [{name: getattr(entry, name) for name in _HISTORY_COLUMNS} for entry in entries]
-    for row in rows:
-        row["id"] = row["id"] or new_id()
-    if rows:
-        await insert_rows(session, _HISTORY, rows)
-    if changed:
-        sets = ", ".join(f"{key} = ${n}" for n, key in enumerate(changed, 2))
-        values = (column_value(_ORDERS, key, value) for key, value in changed.items())
-        sql = f"UPDATE production_orders SET {sets} WHERE id = $1"
-        await pg_write(session, sql, order.id, *values)
-    for entry in entries:
-        session.expunge(entry)
-    for key, value in changed.items():
-        set_committed_value(order, key, value)
-    if not state.committed_state:
-        # Nothing of the order is left to write (no collection changes either), but
-        # it is still flagged modified, and each flush would walk it and its loaded
-        # collections for ~0.2 ms to find nothing. SQLAlchemy has no public way to
-        # clear the flag; this is what its own flush does once it wrote an object.
-        state._commit_all(state.dict, session.sync_session.identity_map)
-
-
-_ORDERS = table_of(ProductionOrder)
-_ORDER_COLUMNS = frozenset(c.key for c in _ORDERS.columns) - {"id"}
-_HISTORY = table_of(OrderEvent)
-_HISTORY_COLUMNS = tuple(c.key for c in _HISTORY.columns)
 
 
 async def create(session: AsyncSession, data: OrderCreate) -> ProductionOrder:
@@ -304,8 +138,8 @@ async def create(session: AsyncSession, data: OrderCreate) -> ProductionOrder:
                 item_id=bom.item_id,
                 bom=bom,
                 quantity=data.quantity,
-                location_id=location.id,
-                output_location_id=output_location.id,
+                location_id=location,
+                output_location_id=output_location,
                 due_date=data.due_date,
                 planned_start=data.planned_start,
                 priority=data.priority,
@@ -341,7 +175,7 @@ async def place(session: AsyncSession, new_orders: Sequence[NewOrder]) -> list[P
     ``create`` places one; firming a production plan places many at once (a fixed
     number of statements however many orders).
     """
-    numbers = await _next_numbers(session, len(new_orders))
+    numbers = await repository.next_numbers(session, len(new_orders))
     now = utcnow()
     orders = [
         ProductionOrder(
@@ -368,18 +202,8 @@ async def place(session: AsyncSession, new_orders: Sequence[NewOrder]) -> list[P
         for new, number in zip(new_orders, numbers, strict=True)
     ]
     await boms.mark_used(session, *{new.bom.id: new.bom for new in new_orders}.values())
-    rows: list[Base] = []
-    for order in orders:
-        rows.append(order)
-        children: list[OrderRequirement | OrderOperation | OrderEvent] = [
-            *order.requirements,
-            *order.operations,
-            *order.history,
-        ]
-        for child in children:
-            child.order_id = order.id
-            rows.append(child)
-    await insert_new(session, rows)
+    session.add_all(orders)
+    await session.flush()
     for order in orders:
         events.emit(order, "create")
     return orders
@@ -397,22 +221,6 @@ async def _bom_for(session: AsyncSession, item_id: uuid.UUID, bom_id: uuid.UUID)
     if bom.item_id != item_id:
         raise ValidationFailed(["body", "bom_id"], "the BOM makes another item")
     return bom
-
-
-_NUMBERS = "SELECT nextval('production_order_number_seq') FROM generate_series(1, $1::int)"
-_NUMBER = "SELECT nextval('production_order_number_seq')"
-
-
-async def _next_numbers(session: AsyncSession, count: int) -> list[int]:
-    """Unique, increasing: a sequence on PostgreSQL; on SQLite the writer holds the
-    database lock (BEGIN IMMEDIATE), so max + 1 cannot race."""
-    if session.get_bind().dialect.name == "postgresql":
-        if count == 1:  # without a parameter: planned once, not at each call (~45 µs)
-            return [int(await pg_call(session, "fetchval", _NUMBER))]
-        taken = await pg_call(session, "fetch", _NUMBERS, count)
-        return sorted(int(row[0]) for row in taken)
-    current = int(await session.scalar(select(func.max(ProductionOrder.number))) or 0)
-    return list(range(current + 1, current + 1 + count))
 
 
 def _requirements(bom: Bom, quantity: Decimal) -> list[OrderRequirement]:
@@ -478,41 +286,12 @@ async def update(
     return order
 
 
-async def list_orders(
-    session: AsyncSession,
-    params: PageParams,
-    statuses: list[str] | None,
-    item_id: uuid.UUID | None,
-    reference: str | None,
-    due_before: date | None,
-    due_after: date | None,
-    updated_after: datetime | None,
-    production_plan_id: uuid.UUID | None = None,
-) -> tuple[list[ProductionOrder], str | None]:
-    stmt = select(ProductionOrder)
-    if production_plan_id is not None:
-        stmt = stmt.where(ProductionOrder.production_plan_id == production_plan_id)
-    if statuses:
-        stmt = stmt.where(ProductionOrder.status.in_(statuses))
-    if item_id is not None:
-        stmt = stmt.where(ProductionOrder.item_id == item_id)
-    if reference is not None:
-        stmt = stmt.where(ProductionOrder.reference == reference)
-    if due_before is not None:
-        stmt = stmt.where(ProductionOrder.due_date < due_before)
-    if due_after is not None:
-        stmt = stmt.where(ProductionOrder.due_date > due_after)
-    if updated_after is not None:
-        stmt = stmt.where(ProductionOrder.updated_at > updated_after)
-    return await paginate(session, stmt, ProductionOrder.id, params)
-
-
 async def availability(session: AsyncSession, order_id: str) -> Availability:
     order = await get(session, order_id)
     states.check(order.status, "availability")
     reserved = materials.reserved_by_item(order)
     ids = [r.component_item_id for r in order.requirements]
-    free = await materials.free_stock(session, ids, order.location_id)
+    free = await balances.free_stock(session, ids, order.location_id)
     components = []
     for requirement in order.requirements:
         need = materials.open_need(order, requirement)
@@ -540,7 +319,7 @@ async def release(
         session, order_id, "release", if_match, children=("requirements", "reservations")
     )
     reserved = await materials.reserve(session, order, all_or_nothing=not allow_shortage)
-    record(order, "release", "released", reserved=str(reserved), allow_shortage=allow_shortage)
+    record(order, "release", reserved=str(reserved), allow_shortage=allow_shortage)
     return order
 
 
@@ -558,7 +337,7 @@ async def unrelease(
 ) -> ProductionOrder:
     order = await for_action(session, order_id, "unrelease", if_match)
     await materials.free_reservations(session, order)
-    record(order, "unrelease", "planned")
+    record(order, "unrelease")
     return order
 
 
@@ -566,7 +345,7 @@ async def start(
     session: AsyncSession, order_id: str, if_match: Precondition = ANY
 ) -> ProductionOrder:
     order = await for_action(session, order_id, "start", if_match, children=())
-    record(order, "start", "in_progress")
+    record(order, "start")
     return order
 
 
@@ -582,11 +361,5 @@ async def cancel(
     if touched:
         raise Conflict("components were consumed or output reported: complete the order instead")
     await materials.free_reservations(session, order)
-    record(order, "cancel", "cancelled", reason=reason)
+    record(order, "cancel", reason=reason)
     return order
-
-
-def unit_cost(order: ProductionOrder) -> Decimal | None:
-    if order.produced_quantity <= 0:
-        return None
-    return div(order.output_value, order.produced_quantity)

@@ -1,8 +1,9 @@
 """The production-order lifecycle as data.
 
 ``ALLOWED`` says which actions each status permits; ``TARGET`` says where an
-action leads. The service, the 409 ``invalid_transition`` problem and the API
-docs all read these two tables, so they cannot disagree.
+action leads, and ``STAMPED`` which timestamp a status sets. The service
+(``service.record``), the 409 ``invalid_transition`` problem and the API docs all
+read these tables, so they cannot disagree.
 
     planned ──release──▶ released ──start──▶ in_progress ──complete──▶ completed
        │   ◀──unrelease──    │                   │
@@ -53,6 +54,14 @@ TARGET: Final[dict[Action, Status]] = {
     "start": "in_progress",
     "complete": "completed",
     "cancel": "cancelled",
+}
+
+# The timestamp each status sets when an order enters it.
+STAMPED: Final[dict[Status, str]] = {
+    "released": "released_at",
+    "in_progress": "started_at",
+    "completed": "completed_at",
+    "cancelled": "cancelled_at",
 }
 
 OPEN_STATUSES: Final[tuple[Status, ...]] = ("planned", "released", "in_progress")

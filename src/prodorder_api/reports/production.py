@@ -7,11 +7,11 @@ day after ``to``). Late orders are open orders whose due date has passed today.
 import uuid
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import ROUND_HALF_EVEN, Decimal
-from typing import Any
 
-from sqlalchemy import ColumnElement, Float, and_, case, cast, func, select
+from sqlalchemy import Float, and_, case, cast, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from prodorder_api.db import date_of, hours_between
 from prodorder_api.money import ZERO, Exact
 from prodorder_api.orders.models import OrderOperation, ProductionOrder
 from prodorder_api.orders.schemas import format_number
@@ -24,14 +24,6 @@ from prodorder_api.reports.schemas import (
 
 P = ProductionOrder
 RATE = Decimal("0.0001")
-
-
-def _hours_between(
-    dialect: str, start: ColumnElement[Any], end: ColumnElement[Any]
-) -> ColumnElement[float]:
-    if dialect == "sqlite":
-        return cast((func.julianday(end) - func.julianday(start)) * 24, Float)
-    return cast(func.extract("epoch", end - start) / 3600, Float)
 
 
 async def production(
@@ -50,11 +42,8 @@ async def production(
         period.append(P.completed_at >= datetime.combine(date_from, time(), UTC))
     if date_to is not None and date_to < date.max:  # the last day of the calendar has no next
         period.append(P.completed_at < datetime.combine(date_to + timedelta(1), time(), UTC))
-    dialect = session.get_bind().dialect.name
     start = func.coalesce(P.released_at, P.created_at)
-    on_time = case((func.date(P.completed_at) <= P.due_date, 1), else_=0)
-    if dialect == "postgresql":
-        on_time = case((cast(P.completed_at, type_=P.due_date.type) <= P.due_date, 1), else_=0)
+    on_time = case((date_of(P.completed_at) <= P.due_date, 1), else_=0)
     row = (
         await session.execute(
             select(
@@ -63,7 +52,7 @@ async def production(
                 func.coalesce(func.sum(P.scrapped_quantity), ZERO),
                 func.count(P.due_date),
                 func.coalesce(func.sum(case((P.due_date.is_(None), 0), else_=on_time)), 0),
-                func.avg(_hours_between(dialect, start, P.__table__.c.completed_at)),
+                func.avg(cast(hours_between(start, P.__table__.c.completed_at), Float)),
             ).where(and_(*period))
         )
     ).one()

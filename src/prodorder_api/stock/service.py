@@ -9,15 +9,16 @@ from decimal import Decimal
 from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from prodorder_api.errors import InsufficientStock, ValidationFailed
+from prodorder_api.errors import ValidationFailed
 from prodorder_api.items import service as items
 from prodorder_api.items.models import Item
 from prodorder_api.locations import service as locations
 from prodorder_api.money import ZERO, to_json
 from prodorder_api.pagination import PageParams, paginate
 from prodorder_api.stock import ledger
+from prodorder_api.stock.balances import Shortage, free_stock, insufficient
 from prodorder_api.stock.ledger import Move
-from prodorder_api.stock.models import NO_LOT, Lot, Movement, StockBalance, StockMovement
+from prodorder_api.stock.models import NO_LOT, Movement, StockBalance, StockMovement
 from prodorder_api.stock.schemas import AdjustmentCreate, ReceiptCreate, TransferCreate
 
 
@@ -26,7 +27,7 @@ async def receive(session: AsyncSession, data: ReceiptCreate) -> list[Movement]:
     location = await locations.resolve(session, data.location_id, "location_id")
     move = Move(
         item_id=item.id,
-        location_id=location.id,
+        location_id=location,
         quantity=data.quantity,
         type="receipt",
         lot_code=data.lot_code or NO_LOT,
@@ -43,7 +44,7 @@ async def adjust(session: AsyncSession, data: AdjustmentCreate) -> list[Movement
     location = await locations.resolve(session, data.location_id, "location_id")
     base = Move(
         item_id=item.id,
-        location_id=location.id,
+        location_id=location,
         type="adjustment",
         serials=tuple(data.serials or ()),
         reason=data.reason,
@@ -57,7 +58,7 @@ async def adjust(session: AsyncSession, data: AdjustmentCreate) -> list[Movement
             expiry_date=data.expiry_date,
         )
         return await ledger.apply(session, [gain])
-    lots = await _lots_to_take(session, item, location.id, -data.quantity_delta, data.lot_code)
+    lots = await _lots_to_take(session, item, location, -data.quantity_delta, data.lot_code)
     return await ledger.apply(
         session, [replace(base, quantity=-quantity, lot_code=lot) for lot, quantity in lots]
     )
@@ -67,23 +68,19 @@ async def transfer(session: AsyncSession, data: TransferCreate) -> list[Movement
     item = await items.get_for_input(session, data.item_id, "item_id")
     source = await locations.resolve(session, data.from_location_id, "from_location_id")
     target = await locations.resolve(session, data.to_location_id, "to_location_id")
-    if source.id == target.id:
+    if source == target:
         raise ValidationFailed(["body", "to_location_id"], "must differ from from_location_id")
     base = Move(
         item_id=item.id,
-        location_id=source.id,
+        location_id=source,
         serials=tuple(data.serials or ()),
         reference=data.reference,
     )
     moves: list[Move] = []
-    for lot, quantity in await _lots_to_take(
-        session, item, source.id, data.quantity, data.lot_code
-    ):
+    for lot, quantity in await _lots_to_take(session, item, source, data.quantity, data.lot_code):
         moves.append(replace(base, quantity=-quantity, lot_code=lot, type="transfer_out"))
         moves.append(
-            replace(
-                base, location_id=target.id, quantity=quantity, lot_code=lot, type="transfer_in"
-            )
+            replace(base, location_id=target, quantity=quantity, lot_code=lot, type="transfer_in")
         )
     return await ledger.apply(session, moves)
 
@@ -104,46 +101,20 @@ async def _lots_to_take(
 async def pick_fefo(
     session: AsyncSession, item: Item, location_id: uuid.UUID, quantity: Decimal
 ) -> list[tuple[str, Decimal]]:
-    """Lots to issue ``quantity`` from: earliest expiry first, then the oldest receipt.
+    """Lots to issue ``quantity`` from, in FEFO order (``balances.FEFO``).
 
     Locks the item first, so the available stock it decides on cannot change before
     the ledger applies the moves.
     """
     await ledger.lock_items(session, [item.id])
-    rows = await session.execute(
-        select(StockBalance.lot_code, StockBalance.on_hand - StockBalance.reserved)
-        .join(Lot, (Lot.item_id == StockBalance.item_id) & (Lot.code == StockBalance.lot_code))
-        .where(
-            StockBalance.item_id == item.id,
-            StockBalance.location_id == location_id,
-            StockBalance.on_hand > StockBalance.reserved,
+    free = (await free_stock(session, [item.id], location_id))[item.id]
+    available = free.total
+    if available < quantity:
+        raise insufficient(
+            f"only {to_json(available)} of {item.sku} is available in any lot",
+            [Shortage(item.id, location_id, quantity, available)],
         )
-        .order_by(Lot.expiry_date.asc().nulls_last(), Lot.created_at, Lot.code)
-    )
-    picks: list[tuple[str, Decimal]] = []
-    remaining = quantity
-    for lot_code, available in rows:
-        if remaining <= 0:
-            break
-        take = min(available, remaining)
-        picks.append((lot_code, take))
-        remaining -= take
-    if remaining > 0:
-        available_total = quantity - remaining
-        raise InsufficientStock(
-            f"only {to_json(available_total)} of {item.sku} is available in any lot",
-            [
-                {
-                    "item_id": str(item.id),
-                    "location_id": str(location_id),
-                    "lot_code": None,
-                    "required": to_json(quantity),
-                    "available": to_json(available_total),
-                    "shortage": to_json(remaining),
-                }
-            ],
-        )
-    return picks
+    return free.take(quantity)
 
 
 async def list_balances(

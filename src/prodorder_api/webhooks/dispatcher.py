@@ -35,11 +35,10 @@ from typing import Final
 
 import httpx
 from sqlalchemy import select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from prodorder_api import __version__
-from prodorder_api.db import utcnow
+from prodorder_api.db import insert_ignoring, utcnow
 from prodorder_api.events import service as events
 from prodorder_api.events.models import Event
 from prodorder_api.events.schemas import EventOut
@@ -241,10 +240,8 @@ async def fan_out(session: AsyncSession) -> int:
         ]
         subscription.last_position = end
     if rows:
-        dialect = session.get_bind().dialect.name
-        insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
         await session.execute(
-            insert(WebhookDelivery)
+            insert_ignoring(session, WebhookDelivery)
             .values(rows)
             .on_conflict_do_nothing(index_elements=["subscription_id", "event_id"])
         )
