@@ -146,6 +146,7 @@ class Bench:
         self.dsn = self.url.replace("postgresql+asyncpg://", "postgresql://", 1)
         self.results: dict[str, Any] = {"problems": {}, "unexpected": []}
         self.service: Server | None = None
+        self.noop: Server | None = None
 
     # --- the database -----------------------------------------------------------
     async def _admin(self, sql: str) -> None:
@@ -200,12 +201,13 @@ class Bench:
         log = OUT / ("service-traced.log" if trace else "service.log")
         return Server.start(name, args, env, port, log, "/healthz" if wait else None)
 
-    def start_noop(self) -> Server:
+    def start_noop(self, wait: bool = True) -> Server:
         port = free_port()
         args = [sys.executable, "-m", "uvicorn", "bench.noop_app:app", "--host", "127.0.0.1"]
         args += ["--port", str(port), "--workers", str(self.s.workers), "--no-access-log"]
         args += ["--no-proxy-headers", "--log-level", "warning"]
-        return Server.start("no-op app", args, {}, port, OUT / "noop.log", "/noop")
+        ready = "/noop" if wait else None
+        return Server.start("no-op app", args, {}, port, OUT / "noop.log", ready)
 
     # --- set-up and trace -------------------------------------------------------
     async def make_fixtures(self, port: int, tag: str) -> dict[str, Any]:
@@ -379,14 +381,22 @@ class Bench:
         sends it, and as one PL/pgSQL function call per action (with its own ceiling)."""
         scripts = sorted((OUT / "pgbench").glob("lifecycle-*.sql"))
         life = self.results["lifecycle"]
-        life["floor"] = self.floor_run("statements", scripts)
-        loaded = floor.load(scripts)
-        asyncio.run(self._create_functions(loaded))
-        calls = floor.call_scripts(loaded, OUT / "pgbench-functions")
-        life["functions"] = {
-            "http": self.floor_run("functions", scripts),
-            "ceiling": self.pgbench("functions ceiling", calls),
-        }
+        # Both boot at once; the functions' server needs them only when called.
+        servers = {mode: self.start_floor(mode) for mode in ("statements", "functions")}
+        try:
+            for server in servers.values():
+                server.wait_ready("/ready")
+            life["floor"] = self.floor_run("statements", scripts, servers["statements"])
+            loaded = floor.load(scripts)
+            asyncio.run(self._create_functions(loaded))
+            calls = floor.call_scripts(loaded, OUT / "pgbench-functions")
+            life["functions"] = {
+                "http": self.floor_run("functions", scripts, servers["functions"]),
+                "ceiling": self.pgbench("functions ceiling", calls),
+            }
+        finally:
+            for server in servers.values():
+                server.stop()
 
     async def _create_functions(self, scripts: dict[str, dict[str, list[floor.Command]]]) -> None:
         conn = await asyncpg.connect(self.dsn)
@@ -395,14 +405,17 @@ class Bench:
         finally:
             await conn.close()
 
-    def floor_run(self, mode: str, scripts: list[Path]) -> dict[str, Any]:
+    def start_floor(self, mode: str) -> Server:
+        """The floor's server (``mode``: statements or functions), not yet waited for."""
         port = free_port()
         args = [sys.executable, "-m", "uvicorn", "bench.floor_app:app", "--host", "127.0.0.1"]
         args += ["--port", str(port), "--workers", str(self.s.workers), "--no-access-log"]
         args += ["--no-proxy-headers", "--log-level", "warning"]
         env = {"FLOOR_SCRIPTS": str(OUT / "pgbench"), "FLOOR_DSN": self.dsn, "FLOOR_MODE": mode}
-        log = OUT / f"floor-{mode}.log"
-        server = Server.start(f"floor ({mode})", args, env, port, log, "/ready")
+        return Server.start(f"floor ({mode})", args, env, port, OUT / f"floor-{mode}.log", None)
+
+    def floor_run(self, mode: str, scripts: list[Path], server: Server) -> dict[str, Any]:
+        port = server.port
         say(f"floor ({mode}): {len(scripts)} clients, {self.s.duration:g} s")
         try:
             cpu = self.meter(server)
@@ -424,7 +437,7 @@ class Bench:
         return result
 
     def noop_ceiling(self) -> None:
-        server = self.start_noop()
+        server, self.noop = self.noop or self.start_noop(), None
         try:
             url = f"http://127.0.0.1:{server.port}/noop"
             say(f"no-op ceiling: wrk, {self.s.clients} connections, {self.s.duration:g} s")
@@ -453,21 +466,25 @@ class Bench:
                 say(f"the service's log ends:\n{self.service.tail()}")
             return 2
         finally:
-            if self.service is not None:
-                self.service.stop()
+            for server in (self.service, self.noop):
+                if server is not None:
+                    server.stop()
             self.drop_database()
             say(f"dropped {self.name}")
 
     def _run(self) -> int:
         trace_file = OUT / "trace.jsonl"
         trace_file.unlink(missing_ok=True)
-        say(f"starting the service ({self.s.workers} workers) and a traced one (1 worker)")
-        # Both boot at once (the imports take seconds); then each must answer.
+        say(f"starting the service ({self.s.workers} workers), a traced one and the no-op app")
+        # They boot at once (the imports take seconds), then each must answer; the
+        # no-op app then idles until its own measurement, at the end.
         self.service = self.start_service(self.s.workers, wait=False)
         traced = self.start_service(1, trace_file, wait=False)
+        self.noop = self.start_noop(wait=False)
         try:
             self.service.wait_ready("/healthz")
             traced.wait_ready("/healthz")
+            self.noop.wait_ready("/noop")
             tag = f"B{uuid.uuid4().hex[:6]}"
             say("fixtures: products with 5-line BOMs, components in stock")
             fx = asyncio.run(self.make_fixtures(self.service.port, tag))
