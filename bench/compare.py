@@ -13,6 +13,7 @@ in ``bench/out/compare/<round>-<side>/``; the comparison is printed and saved as
 import json
 import os
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -106,10 +107,31 @@ def run_once(side: Side, round_: int, out: Path) -> Run:
     env |= {"PYTHONPATH": str(side.src), "BENCH_OUT": str(out)}
     env["BENCH_LABEL"] = f"{side.name} {round_}"
     with (out / "report.txt").open("w") as stdout:
-        done = subprocess.run([sys.executable, "-m", "bench.run"], cwd=ROOT, env=env, stdout=stdout)
+        process = subprocess.Popen(
+            [sys.executable, "-m", "bench.run"], cwd=ROOT, env=env, stdout=stdout
+        )
+    try:
+        code = process.wait()
+    except KeyboardInterrupt:
+        _let_finish(process)
+        raise
     path = out / "latest.json"
     results = json.loads(path.read_text()) if path.exists() else None
-    return Run(side.name, round_, done.returncode, results, out)
+    return Run(side.name, round_, code, results, out)
+
+
+def _let_finish(process: subprocess.Popen[bytes]) -> None:
+    """After Ctrl-C: the run got it too, and stops its servers and drops its database
+    (a second SIGINT would cut that short); it gets one only if it is still running a
+    minute later, and is killed half a minute after that."""
+    for signal_to_send in (None, signal.SIGINT, signal.SIGKILL):
+        if signal_to_send is not None:
+            process.send_signal(signal_to_send)
+        try:
+            process.wait(timeout=60 if signal_to_send is None else 30)
+            return
+        except subprocess.TimeoutExpired:
+            continue
 
 
 def compare(commit: str, rounds: int, out: Path, runner: Runner = run_once) -> tuple[str, int]:

@@ -193,7 +193,7 @@ def stop(process: subprocess.Popen[bytes]) -> None:
 def _selected(request: pytest.FixtureRequest) -> list[str]:
     names = set()
     for item in request.session.items:
-        if item.module is not request.module:
+        if getattr(item, "module", None) is not request.module:
             continue
         callspec = getattr(item, "callspec", None)
         if callspec is not None and "target" in callspec.params:
