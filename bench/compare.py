@@ -6,8 +6,9 @@ Each run is ``python -m bench.run`` in a process of its own, on a fresh database
 this checkout's harness (bench/, tests/invariants.py) and one side's application:
 ``PYTHONPATH`` names the baseline worktree's ``src/`` (its migrations come with it,
 ``settings.migrations_dir``) or this checkout's. Each run's report and JSON are kept
-in ``bench/out/compare/<round>-<side>/``; the comparison is printed and saved as
-``bench/out/compare-latest.txt``.
+in ``bench/out/compare/<time>-<pid>/<round>-<side>/`` (a directory of its own for
+each comparison: two at once must not share one); the comparison is printed and
+saved as ``bench/out/compare-latest.txt``.
 """
 
 import json
@@ -101,7 +102,6 @@ def worktree(commit: str) -> Iterator[Path]:
 def run_once(side: Side, round_: int, out: Path) -> Run:
     """One ``python -m bench.run`` with ``side``'s application code; its report goes
     to ``out/report.txt``, its progress to our stderr."""
-    shutil.rmtree(out, ignore_errors=True)
     out.mkdir(parents=True)
     env = {k: v for k, v in os.environ.items() if k not in ("BENCH_BASELINE", "BENCH_ROUNDS")}
     env |= {"PYTHONPATH": str(side.src), "BENCH_OUT": str(out)}
@@ -141,6 +141,8 @@ def compare(commit: str, rounds: int, out: Path, runner: Runner = run_once) -> t
     full = resolve(commit)
     head = head_label()
     runs: list[Run] = []
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    directory = out / "compare" / f"{stamp}-{os.getpid()}"
     with worktree(full) as tree:
         say(f"baseline {commit} ({full[:10]}) in {tree}; head {head}; {rounds} round(s)")
         sides = [
@@ -150,7 +152,7 @@ def compare(commit: str, rounds: int, out: Path, runner: Runner = run_once) -> t
         for round_ in range(1, rounds + 1):
             for side in sides:  # baseline, head, baseline, head, …
                 say(f"round {round_} of {rounds}: {side.name} ({side.label})")
-                run = runner(side, round_, out / "compare" / f"{round_}-{side.name}")
+                run = runner(side, round_, directory / f"{round_}-{side.name}")
                 say(f"round {round_} of {rounds}: {side.name} exited {run.code}")
                 runs.append(run)
     text = render(sides, runs, rounds)
