@@ -226,7 +226,8 @@ def started(
                 continue
             missing = [tool for tool in target.tools if shutil.which(tool) is None]
             if missing:
-                run.missing = f"{' and '.join(missing)} not installed (make bench installs them)"
+                them = "it" if len(missing) == 1 else "them"
+                run.missing = f"{' and '.join(missing)} not installed (make bench installs {them})"
                 continue
             env = base_env | target.env | {"BENCH_OUT": str(run.out), "BENCH_DATABASE_URL": server}
             args = [sys.executable, "-m", target.module, *target.args]
