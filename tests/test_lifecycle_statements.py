@@ -43,7 +43,7 @@ def by_request(engine: AsyncEngine) -> Iterator[dict[str, list[str]]]:
 
 
 # Not yet the 30 of issue #17: see the README's "Where the time goes".
-BUDGET = 45
+BUDGET = 42
 
 
 async def lifecycle(client: httpx.AsyncClient, product_id: str, prefix: str) -> None:

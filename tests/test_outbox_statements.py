@@ -4,7 +4,6 @@ INSERT, and the sequencer positions a batch with one UPDATE.
 Statements are counted as the benchmark counts them: each row of an executemany is
 one statement, since the server runs each of them."""
 
-import re
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -52,16 +51,8 @@ def statements(engine: AsyncEngine) -> Iterator[list[str]]:
 
 
 def starting(sent: list[str], prefix: str) -> list[str]:
-    """The writes among ``sent`` that start with ``prefix`` (an ``UPDATE … FROM`` of
-    many rows starts with the ``WITH v(…) AS (VALUES …)`` that carries them)."""
-    return [s for s in map(write_part, sent) if s.upper().startswith(prefix)]
-
-
-def write_part(statement: str) -> str:
-    """``WITH v(…) AS (VALUES …) UPDATE …`` (``db.update_by_id``) as ``UPDATE …``; any
-    other statement as itself."""
-    match = re.match(r"WITH v\([^)]*\) AS \(VALUES .*?\) (UPDATE .*)$", statement)
-    return match.group(1) if match else statement
+    """The statements among ``sent`` that start with ``prefix``."""
+    return [s for s in sent if s.upper().startswith(prefix)]
 
 
 async def test_a_release_inserts_its_events_with_one_statement(

@@ -1,5 +1,6 @@
 """Engine, sessions and the one-transaction-per-request rule."""
 
+import functools
 import json
 import os
 import uuid
@@ -14,13 +15,13 @@ from sqlalchemy import (
     MetaData,
     Numeric,
     Table,
-    column,
+    bindparam,
+    case,
     event,
     insert,
     inspect,
     text,
     update,
-    values,
 )
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Dialect, Engine
@@ -101,18 +102,37 @@ async def update_by_id(
     session: AsyncSession, table: Table, rows: Sequence[dict[str, Any]], **same: Any
 ) -> None:
     """``UPDATE table SET … WHERE id = …`` for every row (dicts with ``id`` and the same
-    other keys), plus ``same`` for all of them: one statement however many rows,
-    ``WITH v(id, …) AS (VALUES …) UPDATE … FROM v`` on both databases. The ORM's
-    flush sends one UPDATE per row (an executemany is still N statements for the
-    server to run). The rows must exist and be locked by the caller."""
+    other keys), plus ``same`` for all of them: one statement however many rows, on
+    both databases (``SET c = CASE id WHEN … THEN … END WHERE id IN (…)``). The ORM's
+    flush sends one UPDATE per row, and an executemany is still N statements for the
+    server to run. The rows must exist and be locked by the caller."""
     if not rows:
         return
-    names = [name for name in rows[0] if name != "id"]
-    given = values(*(column(name, table.c[name].type) for name in ("id", *names)), name="v")
-    v = given.data([tuple(row[name] for name in ("id", *names)) for row in rows]).cte("v")
-    await session.execute(
-        update(table).where(table.c.id == v.c.id).values({name: v.c[name] for name in names} | same)
-    )
+    columns = ("id", *(name for name in rows[0] if name != "id"))
+    statement = _update_by_id(table, columns, tuple(same), len(rows))
+    params = {f"{name}_{n}": row[name] for n, row in enumerate(rows) for name in columns}
+    await session.execute(statement, params | {f"same_{name}": v for name, v in same.items()})
+
+
+@functools.lru_cache(maxsize=256)
+def _update_by_id(table: Table, columns: tuple[str, ...], same: tuple[str, ...], count: int) -> Any:
+    """``update_by_id``'s statement for ``count`` rows, built once, its values named
+    parameters (``on_hand_0`` …) so that SQLAlchemy compiles it once too. (A ``VALUES``
+    list is never cached by SQLAlchemy: compiled at each call, it took ~5 % of a
+    lifecycle's CPU in-process.)"""
+    ids = [bindparam(f"id_{n}", type_=table.c.id.type) for n in range(count)]
+    changes: dict[str, Any] = {
+        name: case(
+            *(
+                (table.c.id == ids[n], bindparam(f"{name}_{n}", type_=table.c[name].type))
+                for n in range(count)
+            ),
+            else_=table.c[name],
+        )
+        for name in columns[1:]
+    }
+    changes |= {name: bindparam(f"same_{name}", type_=table.c[name].type) for name in same}
+    return update(table).where(table.c.id.in_(ids)).values(changes)
 
 
 async def update_loaded(

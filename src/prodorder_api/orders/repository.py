@@ -59,6 +59,35 @@ _CHILD_ROWS: dict[str, Select[Any]] = {
 }
 
 
+# Requirements and reservations in one statement: each reservation is of a
+# requirement's component (``materials.reserve`` reserves only open needs), so joined
+# on the item, every reservation comes with a requirement.
+_REQUIREMENTS_WITH_RESERVATIONS = (
+    select(OrderRequirement, OrderReservation)
+    .outerjoin(
+        OrderReservation,
+        (OrderReservation.order_id == OrderRequirement.order_id)
+        & (OrderReservation.item_id == OrderRequirement.component_item_id),
+    )
+    .where(OrderRequirement.order_id == bindparam("order_id"))
+    .order_by(OrderRequirement.position, OrderRequirement.id, OrderReservation.id)
+    .execution_options(populate_existing=True)
+)
+
+
+def _load_requirements_with_reservations(session: Session, order: ProductionOrder) -> None:
+    requirements: dict[uuid.UUID, OrderRequirement] = {}
+    reservations: dict[uuid.UUID, OrderReservation] = {}
+    for requirement, reservation in session.execute(
+        _REQUIREMENTS_WITH_RESERVATIONS, {"order_id": order.id}
+    ):
+        requirements.setdefault(requirement.id, requirement)
+        if reservation is not None:
+            reservations.setdefault(reservation.id, reservation)
+    set_committed_value(order, "requirements", list(requirements.values()))
+    set_committed_value(order, "reservations", list(reservations.values()))
+
+
 async def load(
     session: AsyncSession, order_id: uuid.UUID, children: Sequence[Child] = CHILDREN
 ) -> ProductionOrder | None:
@@ -95,6 +124,9 @@ def load_children(
         set_committed_value(order, "operations", [])
     if missing and (session.new or session.dirty or session.deleted):
         session.flush()  # a history entry ``record`` added is among the rows read
+    if "requirements" in missing and "reservations" in missing:
+        _load_requirements_with_reservations(session, order)
+        missing = [name for name in missing if name not in ("requirements", "reservations")]
     for name in missing:
         rows = session.scalars(_CHILD_ROWS[name], {"order_id": order.id}).all()
         set_committed_value(order, name, rows)

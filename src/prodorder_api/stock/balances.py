@@ -206,6 +206,19 @@ async def lock_items(session: AsyncSession, item_ids: Iterable[uuid.UUID]) -> di
     return {item_id: locked[item_id] for item_id in ids if item_id in locked}
 
 
+_KEY = (_B.item_id, _B.location_id, _B.lot_code)
+_OTHER = aliased(StockBalance)
+_ON_HAND_OF_ITEM = (
+    select(func.sum(_OTHER.on_hand)).where(_OTHER.item_id == _B.item_id).scalar_subquery()
+)
+# Built once but for the keys: built whole at each call, the statement took ~5 % of a
+# lifecycle's CPU in-process.
+_LOCK_BALANCES, _LOCK_BALANCES_VALUED = (
+    select(*_BALANCE_COLUMNS, _B.updated_at, total).order_by(*_KEY).with_for_update(of=_B)
+    for total in (literal(None), _ON_HAND_OF_ITEM)
+)
+
+
 async def lock_balances(
     session: AsyncSession, keys: set[BalanceKey], valued: set[uuid.UUID]
 ) -> tuple[dict[BalanceKey, Balance], dict[uuid.UUID, Decimal]]:
@@ -215,19 +228,8 @@ async def lock_balances(
     The total needs no lock of its own: every change of an item's balances holds the
     item's lock, which this transaction has.
     """
-    other = aliased(StockBalance)
-    key = (_B.item_id, _B.location_id, _B.lot_code)
-    total = (
-        select(func.sum(other.on_hand)).where(other.item_id == _B.item_id).scalar_subquery()
-        if valued
-        else literal(None)
-    )
-    rows = await session.execute(
-        select(*_BALANCE_COLUMNS, _B.updated_at, total)
-        .where(tuple_(*key).in_(sorted(keys)))
-        .order_by(*key)
-        .with_for_update(of=_B)
-    )
+    statement = _LOCK_BALANCES_VALUED if valued else _LOCK_BALANCES
+    rows = await session.execute(statement.where(tuple_(*_KEY).in_(sorted(keys))))
     balances: dict[BalanceKey, Balance] = {}
     totals: dict[uuid.UUID, Decimal] = {}
     for row in rows:
