@@ -78,10 +78,12 @@ async def paginate(
     id_column: InstrumentedAttribute[uuid.UUID],
     params: PageParams,
 ) -> tuple[list[Any], str | None]:
-    """Run ``stmt`` for one page; returns the rows and the next cursor."""
+    """Run ``stmt`` for one page; returns the rows and the next cursor. A ``stmt`` of one
+    entity gives its objects; one of columns gives rows, read by attribute as well."""
     if params.cursor is not None:
         stmt = stmt.where(id_column > decode_cursor(params.cursor))
-    rows = list((await session.scalars(stmt.order_by(id_column).limit(params.limit + 1))).all())
+    result = await session.execute(stmt.order_by(id_column).limit(params.limit + 1))
+    rows: list[Any] = list(result.scalars() if len(stmt.column_descriptions) == 1 else result)
     if len(rows) > params.limit:
         rows = rows[: params.limit]
         return rows, encode_cursor(rows[-1].id)

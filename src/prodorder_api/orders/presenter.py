@@ -1,5 +1,7 @@
 """ORM order → API representation (computed fields included)."""
 
+from typing import Any
+
 from prodorder_api.money import ZERO
 from prodorder_api.orders import states
 from prodorder_api.orders.models import ProductionOrder
@@ -69,7 +71,8 @@ def present(order: ProductionOrder) -> OrderOut:
     )
 
 
-def summary(order: ProductionOrder) -> OrderSummary:
+def summary(order: Any) -> OrderSummary:
+    """A list row: an order, or a row of ``repository.list_orders``."""
     return OrderSummary(
         id=order.id,
         number=format_number(order.number),
