@@ -109,9 +109,15 @@ async def update_by_id(
     if not rows:
         return
     columns = ("id", *(name for name in rows[0] if name != "id"))
-    statement = _update_by_id(table, columns, tuple(same), len(rows))
-    params = {f"{name}_{n}": row[name] for n, row in enumerate(rows) for name in columns}
-    await session.execute(statement, params | {f"same_{name}": v for name, v in same.items()})
+    fixed = {f"same_{name}": value for name, value in same.items()}
+    for start in range(0, len(rows), UPDATE_CHUNK):  # far below both parameter limits
+        chunk = rows[start : start + UPDATE_CHUNK]
+        statement = _update_by_id(table, columns, tuple(same), len(chunk))
+        params = {f"{name}_{n}": row[name] for n, row in enumerate(chunk) for name in columns}
+        await session.execute(statement, params | fixed)
+
+
+UPDATE_CHUNK = 200
 
 
 @functools.lru_cache(maxsize=256)
