@@ -121,7 +121,10 @@ def server(database_url: str, server_log: Path) -> Iterator[str]:
 @pytest.fixture(scope="module")
 async def live(server: str) -> AsyncIterator[httpx.AsyncClient]:
     """A client of the real server, able to hold every request of a race open at once."""
-    limits = httpx.Limits(max_connections=64, max_keepalive_connections=64)
+    # No idle connection is kept: the server closes one idle for 5 s (uvicorn's keep-alive),
+    # and a request sent on it just then fails with ReadError (seen on a loaded machine,
+    # between two races). A new connection per request depends on no timing.
+    limits = httpx.Limits(max_connections=64, max_keepalive_connections=0)
     timeout = httpx.Timeout(60.0, connect=10.0)
     async with httpx.AsyncClient(
         base_url=server, limits=limits, timeout=timeout, headers=AUTH
