@@ -39,9 +39,11 @@ typecheck: install-dev
 	$(BIN)/mypy src
 
 # TEST_DATABASE_URL: the PostgreSQL server; ensure-postgres starts a stopped local one.
+# TEST_REDIS_URL: the Redis server (shared rate limits); ensure-redis likewise.
 pytest: install-dev
 	@url="$$(scripts/ensure-postgres)" || exit 1; \
-	TEST_DATABASE_URL="$$url" $(BIN)/pytest $(PYTEST_ARGS)
+	redis="$$(scripts/ensure-redis)" || exit 1; \
+	TEST_DATABASE_URL="$$url" TEST_REDIS_URL="$$redis" $(BIN)/pytest $(PYTEST_ARGS)
 
 # The README's bicycle walk through a Python client generated from openapi/openapi.json,
 # against the real server on a fresh SQLite file (scripts/client_check.py).

@@ -38,6 +38,7 @@ class LiveServer:
     base_url: str
     token: str
     log: Path
+    pid: int  # the serving process (with one worker, the one that reads requests)
 
 
 def _free_port() -> int:
@@ -123,7 +124,7 @@ def live_server(workdir: Path, database_url: str | None = None) -> Iterator[Live
             if process.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(f"the server did not become ready:\n{_tail(log)}")
             time.sleep(0.2)
-        yield LiveServer(base_url=base_url, token=token, log=log)
+        yield LiveServer(base_url=base_url, token=token, log=log, pid=process.pid)
     finally:
         _stop(process)
 

@@ -29,8 +29,9 @@ def by_request(engine: AsyncEngine) -> Iterator[dict[str, list[str]]]:
     ) -> None:
         many = context is not None and context.execute_style is ExecuteStyle.EXECUTEMANY
         rows = len(parameters) if many else 1
-        if "FROM api_keys" in statement or statement.startswith("BEGIN"):
-            # The key's lookup is cached for a few seconds: not counted either way. And
+        if "api_keys" in statement or statement.startswith("BEGIN"):
+            # The key's lookup (and its last-used stamp, once a minute) is cached for
+            # half a second, in the guard's own transaction: not counted either way. And
             # SQLite's BEGIN IMMEDIATE is a statement where asyncpg's BEGIN is not one.
             return
         sent.setdefault(request_id_var.get() or "", []).extend([statement] * rows)

@@ -10,10 +10,12 @@ from fastapi.routing import APIRoute
 
 from prodorder_api import __version__, metrics
 from prodorder_api.auth import service as auth
+from prodorder_api.auth.router import router as api_keys_router
 from prodorder_api.boms.router import router as boms_router
 from prodorder_api.db import create_engine, create_sessionmaker
 from prodorder_api.errors import PROBLEM_MEDIA_TYPE, install_handlers
 from prodorder_api.events.router import router as events_router
+from prodorder_api.guard import Guard
 from prodorder_api.health.router import router as health_router
 from prodorder_api.idempotency.service import Replay
 from prodorder_api.items.router import router as items_router
@@ -24,6 +26,7 @@ from prodorder_api.observability import RequestIdMiddleware, configure_logging
 from prodorder_api.orders.router import router as orders_router
 from prodorder_api.orders.supply import router as item_stock_router
 from prodorder_api.planning.router import router as planning_router
+from prodorder_api.ratelimit import RateLimits
 from prodorder_api.reports.router import router as reports_router
 from prodorder_api.settings import Settings, get_settings
 from prodorder_api.stock.router import router as stock_router
@@ -40,6 +43,10 @@ Production orders, bills of materials and exact stock over HTTP.
   `service_unavailable` (with `Retry-After`) when the database is out of reach.
 * Lists are `{data, next_cursor}`; pass `next_cursor` back as `cursor`.
 * Every response carries `X-Request-ID`.
+* Every `/v1` request needs `Authorization: Bearer <token>`, checked before the body is
+  read. Bodies are at most 1 MiB by default (413 `payload_too_large`). When the service
+  has a rate limit set, answers carry `RateLimit-Limit`, `RateLimit-Remaining` and
+  `RateLimit-Reset`, and 429 `rate_limited` comes with `Retry-After`.
 * Every change is an event: pull them from `GET /v1/events` in commit order, or have
   them pushed by a webhook (`POST /v1/webhooks`, signed per Standard Webhooks).
 """
@@ -72,6 +79,10 @@ TAGS = [
         "name": "webhooks",
         "description": "Events pushed to your URL, signed per Standard Webhooks, retried.",
     },
+    {
+        "name": "api-keys",
+        "description": "Bearer keys with a scope; the token is shown once, on creation.",
+    },
     {"name": "health", "description": "Liveness and readiness probes."},
 ]
 
@@ -91,6 +102,7 @@ ROUTERS = (
     reports_router,
     events_router,
     webhooks_router,
+    api_keys_router,
 )
 
 
@@ -113,6 +125,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
         app.state.engine = engine
         app.state.sessionmaker = create_sessionmaker(engine)
+        app.state.rate_limits = RateLimits(settings.rate_limit, settings.redis_url)
         if settings.bootstrap_key:
             async with app.state.sessionmaker() as session, session.begin():
                 await auth.install(session, settings.bootstrap_key, "bootstrap", "admin")
@@ -137,7 +150,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     install_handlers(app)
     app.add_exception_handler(Replay, lambda _request, exc: exc.response())
-    # Added first, so innermost: inside the request id.
+    # Added first, so innermost: the guard inside the metrics, both inside the request id.
+    app.add_middleware(Guard, settings=settings)
     app.add_middleware(MetricsMiddleware)
     app.add_middleware(RequestIdMiddleware)
     app.add_api_route("/metrics", metrics.render, include_in_schema=False, methods=["GET"])
@@ -154,6 +168,32 @@ UNAVAILABLE_RESPONSE = {
     "(`service_unavailable`); retry after `Retry-After` seconds, with the same "
     "`Idempotency-Key` for a write.",
     "headers": {"Retry-After": {"description": "Seconds to wait.", "schema": {"type": "integer"}}},
+}
+
+
+_RATE_HEADERS = {
+    "RateLimit-Limit": "Requests allowed in the window.",
+    "RateLimit-Remaining": "Requests left in the window.",
+    "RateLimit-Reset": "Seconds until the window has room again.",
+}
+RATE_LIMITED_RESPONSE = {
+    "description": "Too many requests for this API key (`rate_limited`); retry after "
+    "`Retry-After` seconds. Sent only when the service has a rate limit set.",
+    "headers": {
+        "Retry-After": {"description": "Seconds to wait.", "schema": {"type": "integer"}},
+        **{
+            name: {"description": text, "schema": {"type": "integer"}}
+            for name, text in _RATE_HEADERS.items()
+        },
+    },
+}
+TOO_LARGE_RESPONSE = {
+    "description": "The body is larger than `PRODORDER_MAX_BODY_BYTES` (default 1 MiB) "
+    "(`payload_too_large`); nothing was read or changed."
+}
+BODY_TIMEOUT_RESPONSE = {
+    "description": "The body did not arrive within `PRODORDER_BODY_TIMEOUT_S` "
+    "(`request_timeout`); nothing was changed."
 }
 
 
@@ -177,6 +217,11 @@ def openapi_document(app: FastAPI) -> dict[str, Any]:
         for operation in path.values():
             if route != "/healthz":  # every other route reads the database
                 operation["responses"].setdefault("503", dict(UNAVAILABLE_RESPONSE))
+            if route.startswith("/v1/"):  # answered by guard.Guard, before routing
+                operation["responses"].setdefault("429", dict(RATE_LIMITED_RESPONSE))
+                if "requestBody" in operation:
+                    operation["responses"].setdefault("408", dict(BODY_TIMEOUT_RESPONSE))
+                    operation["responses"].setdefault("413", dict(TOO_LARGE_RESPONSE))
             for status, response in operation.get("responses", {}).items():
                 if status[0] in "45":
                     response["content"] = problem

@@ -81,6 +81,9 @@ async def _first_key() -> None:
 
     settings = get_settings()
     if settings.bootstrap_key:
+        problem = service.bootstrap_problem(settings.bootstrap_key)
+        if problem:
+            sys.exit(f"prodorder-api: {problem}")
         return
     engine = create_engine(settings.database_url)
     try:

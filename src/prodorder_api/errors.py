@@ -120,6 +120,18 @@ class Forbidden(AppError):
     status, code, title = 403, "forbidden", "Forbidden"
 
 
+class RequestTimeout(AppError):
+    status, code, title = 408, "request_timeout", "Request timeout"
+
+
+class PayloadTooLarge(AppError):
+    status, code, title = 413, "payload_too_large", "Payload too large"
+
+
+class RateLimited(AppError):
+    status, code, title = 429, "rate_limited", "Too many requests"
+
+
 class PreconditionFailed(AppError):
     status, code, title = 412, "precondition_failed", "Precondition failed"
 
@@ -305,10 +317,14 @@ def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     descriptions = {
         401: "No or invalid API key (`unauthorized`).",
         403: "The API key's scope is too low (`forbidden`).",
+        408: "The body did not arrive in time (`request_timeout`).",
         404: "The resource does not exist (`not_found`).",
         409: "The request conflicts with the current state.",
         412: "The `If-Match` version is stale (`precondition_failed`).",
+        413: "The body is larger than the service accepts (`payload_too_large`).",
         422: "The input is invalid (`validation_error`), with one entry per field.",
+        429: "Too many requests for this API key (`rate_limited`); retry after "
+        "`Retry-After` seconds.",
     }
     return {
         status: {

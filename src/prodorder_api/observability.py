@@ -48,7 +48,9 @@ def configure_logging(level: str) -> None:
     root.propagate = False
 
 
-def _problem(body: dict[str, Any], *headers: tuple[bytes, bytes]) -> tuple[Message, Message]:
+def problem_messages(
+    body: dict[str, Any], *headers: tuple[bytes, bytes]
+) -> tuple[Message, Message]:
     """The two ASGI messages of a problem document answered from middleware."""
     payload = json.dumps(body).encode()
     start: Message = {
@@ -63,7 +65,7 @@ def _problem(body: dict[str, Any], *headers: tuple[bytes, bytes]) -> tuple[Messa
     return start, {"type": "http.response.body", "body": payload}
 
 
-_INTERNAL_ERROR = _problem(
+_INTERNAL_ERROR = problem_messages(
     {
         "type": "urn:prodorder:problem:internal_error",
         "title": "Internal error",
@@ -72,7 +74,7 @@ _INTERNAL_ERROR = _problem(
         "code": "internal_error",
     }
 )
-_UNAVAILABLE = _problem(UNAVAILABLE, (b"retry-after", str(RETRY_AFTER_S).encode()))
+_UNAVAILABLE = problem_messages(UNAVAILABLE, (b"retry-after", str(RETRY_AFTER_S).encode()))
 
 
 class RequestIdMiddleware:

@@ -20,6 +20,14 @@ class Settings(BaseSettings):
     sqlite_busy_timeout_ms: int = Field(default=30_000, alias="PRODORDER_SQLITE_BUSY_TIMEOUT_MS")
     bootstrap_key: str | None = Field(default=None, alias="PRODORDER_BOOTSTRAP_KEY")
 
+    # The /v1 guard (guard.py): the key first, then the rate limit, then the body.
+    max_body_bytes: int = Field(default=1_048_576, gt=0, alias="PRODORDER_MAX_BODY_BYTES")
+    body_timeout_s: float = Field(default=30.0, gt=0, alias="PRODORDER_BODY_TIMEOUT_S")
+    # "100/second", "6000/minute", "100/second;5000/hour"; unset or "0" turns it off.
+    rate_limit: str | None = Field(default=None, alias="PRODORDER_RATE_LIMIT")
+    # Shared rate-limit counters (redis://host:port/db); unset, each process counts alone.
+    redis_url: str | None = Field(default=None, alias="PRODORDER_REDIS_URL")
+
     # Webhooks: the dispatcher runs inside every app process unless switched off (then
     # run `prodorder-api worker` instead); several of them may run at once.
     dispatcher: bool = Field(default=True, alias="PRODORDER_DISPATCHER")

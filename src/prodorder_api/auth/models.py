@@ -23,3 +23,5 @@ class ApiKey(Base):
     scope: Mapped[str] = mapped_column(String(8))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # To the minute: written at most once a minute per key (auth.service.authenticate).
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
