@@ -1,13 +1,14 @@
-"""Input that used to reach a 500 (SPEC §11): each is a 422 ``validation_error`` naming
-what was wrong, and changes nothing.
+"""Input that used to reach a 500 (SPEC §11) gets an answer: a 422 ``validation_error``
+naming what was wrong, having changed nothing, or where the input has a sound meaning
+(``to=9999-12-31``: no end) that meaning.
 
 Decimal exponents beyond what the decimal context holds (``1e1000000``), dates whose
 next day does not exist (``9999-12-31``), and webhook URLs: IPv6 forms that carry an
-IPv4 address are judged by that address, credentials are refused, and so are host
-names DNS cannot hold. The main test app refuses private webhook targets, as
-production does.
+IPv4 address are judged by that address. The main test app refuses private webhook
+targets, as production does.
 """
 
+import ipaddress
 from decimal import Decimal
 from typing import Any
 
@@ -15,6 +16,7 @@ import httpx
 import pytest
 
 from prodorder_api.money import parse_decimal
+from prodorder_api.webhooks import urls
 from tests.helpers import create_item, movements, ok, problem, receive, totals
 from tests.order_helpers import act, create_bom, create_order
 
@@ -159,3 +161,114 @@ async def test_updated_after_with_no_utc_form_is_refused(
 ) -> None:
     for path in ("/v1/items", "/v1/production-orders"):
         refused(await client.get(path, params={"updated_after": when}), ["query", "updated_after"])
+
+
+# --- webhook URLs ---------------------------------------------------------------------
+
+# IPv6 forms that carry an IPv4 address, each carrying a loopback, private or metadata
+# one; and the IPv6 prefixes that are private whatever they hold.
+CARRYING_PRIVATE = [
+    "::127.0.0.1",  # IPv4-compatible
+    "::a9fe:a9fe",  # IPv4-compatible, the metadata address
+    "::ffff:10.1.2.3",  # IPv4-mapped
+    "::ffff:169.254.169.254",
+    "::ffff:0:7f00:1",  # IPv4-translated, 127.0.0.1
+    "::ffff:0:192.168.0.1",
+    "64:ff9b::7f00:1",  # NAT64, 127.0.0.1
+    "64:ff9b::a9fe:a9fe",  # NAT64, the metadata address
+    "64:ff9b::10.0.0.1",
+    "2002:7f00:1::",  # 6to4, 127.0.0.1 in bits 16–48
+    "2002:a9fe:a9fe::1",
+    "2002:c0a8:1::",  # 6to4, 192.168.0.1
+    "2001:0:4136:e378:8000:63bf:3fff:fdd2",  # Teredo: public server, client 192.0.2.45
+    "2001:0:a00:1::f7f7:f7f7",  # Teredo: server 10.0.0.1, client 8.8.8.8
+    "2001:0:808:808::80ff:fffe",  # Teredo: server 8.8.8.8, client 127.0.0.1
+]
+NOT_PUBLIC_V6 = ["64:ff9b:1::7f00:1", "64:ff9b:1::808:808", "fec0::1", "fec0:1::a"]
+# The same forms carrying public addresses are judged by those: public.
+CARRYING_PUBLIC = [
+    "::ffff:93.184.215.14",
+    "::ffff:0:5db8:d70e",
+    "64:ff9b::93.184.215.14",
+    "2002:5db8:d70e::1",
+    "2001:0:808:808::f7f7:f7f7",  # Teredo: server and client 8.8.8.8
+]
+
+
+@pytest.mark.parametrize("address", CARRYING_PRIVATE + NOT_PUBLIC_V6)
+def test_ipv6_forms_of_private_addresses_are_not_public(address: str) -> None:
+    reason = urls.why_not_public(ipaddress.ip_address(address))
+    assert reason, address
+    with pytest.raises(urls.UnsafeAddress):
+        urls.check_syntax(f"https://[{address}]/h", allow_private=False)
+    with pytest.raises(urls.UnsafeAddress, match="resolves to"):
+        urls.check_addresses("hooks.example.com", [ipaddress.ip_address(address)])
+    assert urls.check_syntax(f"https://[{address}]/h", allow_private=True)[0] == address
+
+
+@pytest.mark.parametrize(
+    ("address", "carried"),
+    [
+        ("::127.0.0.1", "127.0.0.1"),
+        ("::ffff:0:7f00:1", "127.0.0.1"),
+        ("64:ff9b::a9fe:a9fe", "169.254.169.254"),
+        ("2002:7f00:1::", "127.0.0.1"),
+        ("2001:0:4136:e378:8000:63bf:3fff:fdd2", "192.0.2.45"),
+    ],
+)
+def test_the_reason_names_the_ipv4_address_carried(address: str, carried: str) -> None:
+    reason = urls.why_not_public(ipaddress.ip_address(address))
+    assert reason and carried in reason
+
+
+@pytest.mark.parametrize("address", CARRYING_PUBLIC)
+def test_ipv6_forms_of_public_addresses_are_public(address: str) -> None:
+    assert urls.why_not_public(ipaddress.ip_address(address)) is None
+
+
+async def test_a_delivery_to_a_name_resolving_to_an_ipv6_form_of_loopback_is_refused(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """At delivery, the resolved addresses go through the same judge as literal hosts."""
+
+    async def resolve(host: str, port: int) -> list[urls.IPAddress]:
+        return [ipaddress.ip_address("::ffff:0:7f00:1")]
+
+    monkeypatch.setattr(urls, "resolve", resolve)
+    async with httpx.AsyncClient(transport=urls.GuardedTransport(allow_private=False)) as http:
+        with pytest.raises(urls.UnsafeAddress, match=r"127\.0\.0\.1"):
+            await http.post("https://hooks.example.com/h", content=b"{}")
+
+
+def webhook(url: str) -> dict[str, Any]:
+    return {"url": url, "events": ["*"]}
+
+
+@pytest.mark.parametrize("address", CARRYING_PRIVATE + NOT_PUBLIC_V6)
+async def test_a_webhook_to_an_ipv6_form_of_a_private_address_is_refused(
+    client: httpx.AsyncClient, address: str
+) -> None:
+    response = await client.post("/v1/webhooks", json=webhook(f"https://[{address}]/h"))
+    refused(response, ["body", "url"])
+
+
+async def test_changing_a_webhooks_url_to_a_refused_one_keeps_the_old_one(
+    client: httpx.AsyncClient,
+) -> None:
+    url = "https://[2002:5db8:d70e::1]/h"  # 6to4 of a public address: public
+    created = ok(await client.post("/v1/webhooks", json=webhook(url)), 201)
+    path = f"/v1/webhooks/{created['id']}"
+    try:
+        for url in (
+            "https://[::127.0.0.1]/h",
+            "https://[::ffff:0:7f00:1]/h",
+            "https://[64:ff9b::a9fe:a9fe]/h",
+            "https://[2002:7f00:1::]/h",
+            "https://[2001:0:4136:e378:8000:63bf:3fff:fdd2]/h",
+            "https://[fec0::1]/h",
+        ):
+            refused(await client.patch(path, json={"url": url}), ["body", "url"])
+        shown = ok(await client.get(path))
+        assert shown["url"] == created["url"] and shown["updated_at"] == created["updated_at"]
+    finally:
+        assert (await client.delete(path)).status_code == 204

@@ -7,6 +7,10 @@ addresses, and connects to the address it checked (TLS still verifies the name),
 so a name that resolves elsewhere between the check and the connection cannot
 redirect a delivery inside the network. Redirects are never followed.
 ``PRODORDER_WEBHOOKS_ALLOW_PRIVATE=true`` lifts both rules (development, tests).
+
+An IPv6 address that carries an IPv4 one (IPv4-compatible, -mapped and -translated,
+NAT64, 6to4, Teredo) is judged by the IPv4 address it carries, since that is where a
+packet sent to it ends up.
 """
 
 import asyncio
@@ -29,15 +33,51 @@ METADATA: Final = (
     ipaddress.ip_address("fd00:ec2::254"),  # AWS over IPv6
     ipaddress.ip_address("100.100.100.200"),  # Alibaba Cloud
 )
+# IPv6 prefixes whose last 32 bits are an IPv4 address (IPv4-mapped ::ffff:0:0/96 has
+# ``ipv4_mapped``, 6to4 and Teredo their own properties too).
+CARRY_IPV4_LAST: Final = (
+    ipaddress.ip_network("::/96"),  # IPv4-compatible, ::a.b.c.d (deprecated)
+    ipaddress.ip_network("::ffff:0:0:0/96"),  # IPv4-translated, ::ffff:0:a.b.c.d (SIIT)
+    ipaddress.ip_network("64:ff9b::/96"),  # NAT64, well-known prefix
+)
+NOT_PUBLIC_V6: Final = (
+    # Local-use NAT64 is routed inside one network only, and where the IPv4 address
+    # sits depends on that network's prefix length: refused whatever it carries.
+    (ipaddress.ip_network("64:ff9b:1::/48"), "a local-use NAT64 address"),
+    (ipaddress.ip_network("fec0::/10"), "a site-local address"),
+)
 
 
 class UnsafeAddress(Exception):
     """The webhook URL is not allowed; the message says why."""
 
 
+def carried_ipv4(address: ipaddress.IPv6Address) -> tuple[ipaddress.IPv4Address, ...]:
+    """The IPv4 addresses an IPv6 address carries: Teredo's server and client, 6to4's
+    bits 16–48, the last 32 bits of the other forms; none for ``::`` and ``::1``."""
+    if address.teredo is not None:
+        return address.teredo
+    if address.sixtofour is not None:
+        return (address.sixtofour,)
+    if address.ipv4_mapped is not None:
+        return (address.ipv4_mapped,)
+    if int(address) > 1 and any(address in prefix for prefix in CARRY_IPV4_LAST):
+        return (ipaddress.IPv4Address(int(address) & 0xFFFF_FFFF),)
+    return ()
+
+
 def why_not_public(address: IPAddress) -> str | None:
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        address = address.ipv4_mapped
+    """Why a connection to ``address`` could reach inside the network; None if public."""
+    if isinstance(address, ipaddress.IPv6Address):
+        for prefix, refusal in NOT_PUBLIC_V6:
+            if address in prefix:
+                return refusal
+        carried = carried_ipv4(address)
+        for ipv4 in carried:
+            if reason := why_not_public(ipv4):
+                return f"an IPv6 form of {ipv4}, {reason}"
+        if carried:  # judged by what it carries, whatever Python thinks of its prefix
+            return None
     if address in METADATA:
         return "a cloud metadata address"
     for reason, flag in (
@@ -83,7 +123,8 @@ def check_syntax(url: str, allow_private: bool) -> tuple[str, int]:
         literal = ipaddress.ip_address(host)
     except ValueError:
         return host, port or default
-    check_addresses(host, [literal])
+    if reason := why_not_public(literal):
+        raise UnsafeAddress(f"{host} is {reason}")
     return host, port or default
 
 
