@@ -4,19 +4,25 @@ naming what was wrong, having changed nothing, or where the input has a sound me
 
 Decimal exponents beyond what the decimal context holds (``1e1000000``), dates whose
 next day does not exist (``9999-12-31``), and webhook URLs: IPv6 forms that carry an
-IPv4 address are judged by that address. The main test app refuses private webhook
-targets, as production does.
+IPv4 address are judged by that address, credentials are refused, and so are host
+names DNS cannot hold. The main test app refuses private webhook targets, as
+production does; ``lenient`` is an app that allows them.
 """
 
 import ipaddress
+from collections.abc import AsyncIterator
 from decimal import Decimal
 from typing import Any
 
 import httpx
 import pytest
+from fastapi import FastAPI
 
+from prodorder_api.app import create_app
 from prodorder_api.money import parse_decimal
+from prodorder_api.settings import Settings
 from prodorder_api.webhooks import urls
+from tests.conftest import ADMIN_TOKEN, AUTH
 from tests.helpers import create_item, movements, ok, problem, receive, totals
 from tests.order_helpers import act, create_bom, create_order
 
@@ -38,6 +44,28 @@ OUT_OF_RANGE = [
     "Infinity",
     "-Infinity",
 ]
+
+
+@pytest.fixture(scope="module")
+async def lenient_app(database_url: str) -> AsyncIterator[FastAPI]:
+    """An app that allows private webhook targets, as development and tests may."""
+    application = create_app(
+        Settings(
+            DATABASE_URL=database_url,
+            PRODORDER_BOOTSTRAP_KEY=ADMIN_TOKEN,
+            PRODORDER_DISPATCHER=False,
+            PRODORDER_WEBHOOKS_ALLOW_PRIVATE=True,
+        )
+    )
+    async with application.router.lifespan_context(application):
+        yield application
+
+
+@pytest.fixture
+async def lenient(lenient_app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=lenient_app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test", headers=AUTH) as http:
+        yield http
 
 
 def refused(response: httpx.Response, loc: list[str]) -> dict[str, Any]:
@@ -193,6 +221,30 @@ CARRYING_PUBLIC = [
     "2002:5db8:d70e::1",
     "2001:0:808:808::f7f7:f7f7",  # Teredo: server and client 8.8.8.8
 ]
+BAD_NAMES = [
+    "a..com",
+    ".example.com",
+    "example.com..",
+    "a" * 64 + ".com",
+    ("a" * 63 + ".") * 4 + "com",  # 259 characters
+    "exa_mple-.com",
+    "-example.com",
+    "xn--.com",
+    "ex%61mple.com",
+    "\u00fc" * 64 + ".de",  # IDNA cannot encode a label that long
+    "\u2603\u200d.com",  # a joiner IDNA 2008 refuses here
+    "127.1",  # IPv4 in spellings resolvers take, but that are no host name
+    "2130706433",
+    "0x7f000001",
+    "0177.0.0.1",
+]
+CREDENTIALS = [
+    "https://user:pass@example.com/h",
+    "https://user@example.com/h",
+    "https://:secret@example.com/h",
+    "https://@example.com/h",
+    "https://example.com\\@10.0.0.1/h",
+]
 
 
 @pytest.mark.parametrize("address", CARRYING_PRIVATE + NOT_PUBLIC_V6)
@@ -226,6 +278,33 @@ def test_ipv6_forms_of_public_addresses_are_public(address: str) -> None:
     assert urls.why_not_public(ipaddress.ip_address(address)) is None
 
 
+@pytest.mark.parametrize("name", BAD_NAMES)
+def test_host_names_dns_cannot_hold_are_refused_without_dns(name: str) -> None:
+    for allow_private in (False, True):
+        with pytest.raises(urls.UnsafeAddress, match="host name"):
+            urls.check_syntax(f"https://{name}/h", allow_private)
+
+
+@pytest.mark.parametrize(
+    ("url", "host"),
+    [
+        ("https://Example.COM./h", "example.com"),
+        ("https://b\u00fccher.example/h", "xn--bcher-kva.example"),
+        ("https://_hooks.example.com:8443/h", "_hooks.example.com"),
+        ("https://" + "a" * 63 + ".example.com/h", "a" * 63 + ".example.com"),
+    ],
+)
+def test_valid_host_names_are_checked_as_dns_spells_them(url: str, host: str) -> None:
+    assert urls.check_syntax(url, allow_private=False)[0] == host
+
+
+@pytest.mark.parametrize("url", CREDENTIALS)
+def test_credentials_are_refused_even_with_private_targets_allowed(url: str) -> None:
+    for allow_private in (False, True):
+        with pytest.raises(urls.UnsafeAddress, match="credentials"):
+            urls.check_syntax(url, allow_private)
+
+
 async def test_a_delivery_to_a_name_resolving_to_an_ipv6_form_of_loopback_is_refused(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -252,8 +331,16 @@ async def test_a_webhook_to_an_ipv6_form_of_a_private_address_is_refused(
     refused(response, ["body", "url"])
 
 
+@pytest.mark.parametrize("url", CREDENTIALS + [f"https://{name}/h" for name in BAD_NAMES])
+async def test_a_webhook_with_credentials_or_a_bad_host_name_is_refused(
+    client: httpx.AsyncClient, lenient: httpx.AsyncClient, url: str
+) -> None:
+    for http in (client, lenient):
+        refused(await http.post("/v1/webhooks", json=webhook(url)), ["body", "url"])
+
+
 async def test_changing_a_webhooks_url_to_a_refused_one_keeps_the_old_one(
-    client: httpx.AsyncClient,
+    client: httpx.AsyncClient, lenient: httpx.AsyncClient
 ) -> None:
     url = "https://[2002:5db8:d70e::1]/h"  # 6to4 of a public address: public
     created = ok(await client.post("/v1/webhooks", json=webhook(url)), 201)
@@ -266,8 +353,11 @@ async def test_changing_a_webhooks_url_to_a_refused_one_keeps_the_old_one(
             "https://[2002:7f00:1::]/h",
             "https://[2001:0:4136:e378:8000:63bf:3fff:fdd2]/h",
             "https://[fec0::1]/h",
+            "https://user:pass@example.com/h",
+            "https://a..com/h",
         ):
             refused(await client.patch(path, json={"url": url}), ["body", "url"])
+        refused(await lenient.patch(path, json={"url": "https://u@x.com/"}), ["body", "url"])
         shown = ok(await client.get(path))
         assert shown["url"] == created["url"] and shown["updated_at"] == created["updated_at"]
     finally:

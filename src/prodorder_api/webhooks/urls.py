@@ -10,11 +10,15 @@ redirect a delivery inside the network. Redirects are never followed.
 
 An IPv6 address that carries an IPv4 one (IPv4-compatible, -mapped and -translated,
 NAT64, 6to4, Teredo) is judged by the IPv4 address it carries, since that is where a
-packet sent to it ends up.
+packet sent to it ends up. Whatever the setting, a URL must not hold credentials and
+its host must be a name DNS can hold (no empty label, none over 63 characters, at most
+253 in all, IDNA-encodable) or an IP address: checked without DNS, as the name
+``httpx`` will ask for on delivery.
 """
 
 import asyncio
 import ipaddress
+import re
 import socket
 from collections.abc import Iterable
 from typing import Final
@@ -22,6 +26,7 @@ from urllib.parse import urlsplit
 
 import httpcore
 import httpx
+import idna
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
@@ -46,6 +51,11 @@ NOT_PUBLIC_V6: Final = (
     (ipaddress.ip_network("64:ff9b:1::/48"), "a local-use NAT64 address"),
     (ipaddress.ip_network("fec0::/10"), "a site-local address"),
 )
+MAX_NAME = 253
+_LABEL = re.compile(r"[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?")
+# A last label of digits (or 0x…) makes 127.1, 2130706433 or 0x7f.1: IPv4 in another
+# spelling (no top-level domain is numeric, RFC 3696 §2), which resolvers accept.
+_NUMERIC_LABEL = re.compile(r"[0-9]+|0x[0-9a-f]*")
 
 
 class UnsafeAddress(Exception):
@@ -101,38 +111,68 @@ def check_addresses(host: str, addresses: Iterable[IPAddress]) -> None:
             raise UnsafeAddress(f"{host} resolves to {address}, {reason}")
 
 
+def dns_name(host: str) -> str:
+    """``host`` as DNS (and httpx, IDNA 2008) spells it; UnsafeAddress if it cannot be."""
+    if not host.isascii():
+        try:
+            host = idna.encode(host).decode("ascii")
+        except UnicodeError as exc:  # idna.IDNAError: also empty and over-long labels
+            raise UnsafeAddress(f"{host!r} is not a valid host name: {exc}") from exc
+    if len(host) > MAX_NAME:
+        raise UnsafeAddress(f"a host name has at most {MAX_NAME} characters")
+    labels = host.split(".")
+    for label in labels:
+        if not label:
+            raise UnsafeAddress(f"{host!r} is not a valid host name: it has an empty label")
+        if len(label) > 63:
+            raise UnsafeAddress(f"{host!r} is not a valid host name: a label over 63 characters")
+        if not _LABEL.fullmatch(label):
+            raise UnsafeAddress(
+                f"{host!r} is not a valid host name: letters, digits, '_' and '-' "
+                "(not at either end of a label) only"
+            )
+    if _NUMERIC_LABEL.fullmatch(labels[-1]):
+        raise UnsafeAddress(f"{host!r} is not a valid host name or IP address")
+    return host
+
+
 def check_syntax(url: str, allow_private: bool) -> tuple[str, int]:
-    """Scheme, host and port of ``url``; raises UnsafeAddress for what needs no DNS."""
+    """Host (as DNS spells it) and port of ``url``; UnsafeAddress for what needs no DNS."""
     try:
         parts = urlsplit(url)
         port = parts.port
     except ValueError as exc:
         raise UnsafeAddress(f"not a valid URL: {exc}") from exc
-    host = (parts.hostname or "").rstrip(".").lower()
     allowed = ("https", "http") if allow_private else ("https",)
     if parts.scheme not in allowed:
         raise UnsafeAddress("must be an https:// URL")
+    if "@" in parts.netloc:  # a secret in every log line; the signature authenticates
+        raise UnsafeAddress("must not contain credentials (user:password@)")
+    host = (parts.hostname or "").removesuffix(".")  # lower case already
     if not host:
         raise UnsafeAddress("must name a host")
     default = 443 if parts.scheme == "https" else 80
+    try:
+        literal: IPAddress | None = ipaddress.ip_address(host)
+    except ValueError:
+        literal, host = None, dns_name(host)
     if allow_private:
         return host, port or default
     if host in BLOCKED_NAMES or host.endswith(BLOCKED_SUFFIXES):
         raise UnsafeAddress(f"{host} is not a public host name")
-    try:
-        literal = ipaddress.ip_address(host)
-    except ValueError:
-        return host, port or default
-    if reason := why_not_public(literal):
+    if literal is not None and (reason := why_not_public(literal)):
         raise UnsafeAddress(f"{host} is {reason}")
     return host, port or default
 
 
 async def resolve(host: str, port: int) -> list[IPAddress]:
     loop = asyncio.get_running_loop()
-    infos = await asyncio.wait_for(
-        loop.getaddrinfo(host, port, type=socket.SOCK_STREAM), RESOLVE_TIMEOUT_S
-    )
+    try:
+        infos = await asyncio.wait_for(
+            loop.getaddrinfo(host, port, type=socket.SOCK_STREAM), RESOLVE_TIMEOUT_S
+        )
+    except UnicodeError as exc:  # the idna codec's refusal; check_syntax lets none through
+        raise OSError(f"not a valid host name: {exc}") from exc
     return [ipaddress.ip_address(str(info[4][0]).split("%")[0]) for info in infos]
 
 
