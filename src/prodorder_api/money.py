@@ -90,11 +90,13 @@ def parse_decimal(raw: Any) -> Decimal:
         raise ValueError("must be a decimal number or a string holding one")
     if not value.is_finite():
         raise ValueError("must be a finite number")
-    if abs(value) >= MAX_INPUT:
+    # Both checks are free of any decimal context: ``abs()`` or ``+`` would round to it,
+    # and the body parser keeps exponents (1e1000000) that overflow it (decimal.Overflow).
+    if value.copy_abs() >= MAX_INPUT:
         raise ValueError(f"must be less than {MAX_INPUT:,} in magnitude")
     if places(value) > PLACES:
         raise ValueError(f"must have at most {PLACES} decimal places")
-    return value + ZERO  # normalises -0 to 0
+    return value + ZERO  # in range now; normalises -0 and 0E+9 to 0
 
 
 _IMPLS: dict[type[Dialect], TypeEngine[Any]] = {}

@@ -1,14 +1,14 @@
 """Material consumed per component over a period, from the ledger's consumption movements.
 
-The period is by the movement's time: ``from`` ≤ created_at < the day after ``to``
-(UTC days). Quantity and value are the negated sums of the consumption movements,
-so positive numbers, and equal to what ``GET /v1/stock/movements?type=consumption``
-lists for the same period to the millionth. One grouped SQL statement.
+The period is by the movement's time, in whole UTC days (``period.within``). Quantity
+and value are the negated sums of the consumption movements, so positive numbers, and
+equal to what ``GET /v1/stock/movements?type=consumption`` lists for the same period to
+the millionth. One grouped SQL statement.
 """
 
 import uuid
 from collections.abc import Sequence
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from prodorder_api.errors import ValidationFailed
 from prodorder_api.items.models import Item
 from prodorder_api.money import ZERO, Exact
+from prodorder_api.reports.period import within
 from prodorder_api.reports.schemas import ConsumptionReport, ConsumptionRow
 from prodorder_api.stock.models import StockMovement
 
@@ -31,11 +32,7 @@ async def consumption(
 ) -> ConsumptionReport:
     if date_from is not None and date_to is not None and date_to < date_from:
         raise ValidationFailed(["query", "to"], "must not be before `from`")
-    period = [M.type == "consumption"]
-    if date_from is not None:
-        period.append(M.created_at >= datetime.combine(date_from, time(), UTC))
-    if date_to is not None:
-        period.append(M.created_at < datetime.combine(date_to + timedelta(1), time(), UTC))
+    period = [M.type == "consumption", *within(M.created_at, date_from, date_to)]
     if item_ids:
         period.append(M.item_id.in_(item_ids))
     if location_id is not None:

@@ -1,11 +1,11 @@
 """Production KPIs over a period, computed with SQL aggregates.
 
-The period selects orders by their completion time (``from`` ≤ completed_at < the
-day after ``to``). Late orders are open orders whose due date has passed today.
+The period selects orders by their completion time, in whole UTC days
+(``period.within``). Late orders are open orders whose due date has passed today.
 """
 
 import uuid
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date
 from decimal import ROUND_HALF_EVEN, Decimal
 
 from sqlalchemy import Float, and_, case, cast, func, select
@@ -16,6 +16,7 @@ from prodorder_api.money import ZERO, Exact
 from prodorder_api.orders.models import OrderOperation, ProductionOrder
 from prodorder_api.orders.schemas import format_number
 from prodorder_api.orders.states import OPEN_STATUSES
+from prodorder_api.reports.period import within
 from prodorder_api.reports.schemas import (
     LateOrder,
     ProductionReport,
@@ -38,10 +39,7 @@ async def production(
     if item_id is not None:
         period.append(P.item_id == item_id)
         late_filter.append(P.item_id == item_id)
-    if date_from is not None:
-        period.append(P.completed_at >= datetime.combine(date_from, time(), UTC))
-    if date_to is not None and date_to < date.max:  # the last day of the calendar has no next
-        period.append(P.completed_at < datetime.combine(date_to + timedelta(1), time(), UTC))
+    period.extend(within(P.completed_at, date_from, date_to))
     start = func.coalesce(P.released_at, P.created_at)
     on_time = case((date_of(P.completed_at) <= P.due_date, 1), else_=0)
     row = (

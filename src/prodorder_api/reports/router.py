@@ -10,6 +10,7 @@ from prodorder_api.db import utcnow
 from prodorder_api.deps import Session
 from prodorder_api.errors import problem_responses
 from prodorder_api.reports import capacity, consumption, production, shortages, valuation
+from prodorder_api.reports.period import TO_DESCRIPTION
 from prodorder_api.reports.schemas import (
     CapacityReport,
     ConsumptionReport,
@@ -55,7 +56,7 @@ async def get_capacity_report(
 async def get_production_report(
     session: Session,
     date_from: Annotated[date | None, Query(alias="from", description="First day.")] = None,
-    date_to: Annotated[date | None, Query(alias="to", description="Last day.")] = None,
+    date_to: Annotated[date | None, Query(alias="to", description=TO_DESCRIPTION)] = None,
     item_id: Annotated[uuid.UUID | None, Query(description="Only orders for this product.")] = None,
 ) -> ProductionReport:
     """Orders completed in the period, their output, scrap rate, on-time rate and lead
@@ -118,7 +119,7 @@ async def get_stock_valuation_report(
 async def get_consumption_report(
     session: Session,
     date_from: Annotated[date | None, Query(alias="from", description="First day (UTC).")] = None,
-    date_to: Annotated[date | None, Query(alias="to", description="Last day (UTC).")] = None,
+    date_to: Annotated[date | None, Query(alias="to", description=TO_DESCRIPTION)] = None,
     item_id: Annotated[
         list[uuid.UUID] | None, Query(description="Only these components; repeat for several.")
     ] = None,

@@ -19,8 +19,10 @@ DeliveryStatus = TypeAliasType("DeliveryStatus", Literal["pending", "succeeded",
 URL_FIELD = Field(
     min_length=1,
     max_length=2000,
-    description="Where events are POSTed: `https://`, not at a loopback, private, link-local "
-    "or metadata address (checked now and on every delivery, after DNS resolution).",
+    description="Where events are POSTed: `https://`, without credentials (`user:pass@`), "
+    "to a valid host name or IP address that is not loopback, private, link-local or "
+    "metadata, nor an IPv6 form carrying one (checked now and on every delivery, after DNS "
+    "resolution).",
     examples=["https://erp.example.com/hooks/prodorder"],
 )
 EVENTS_FIELD = Field(
@@ -59,7 +61,9 @@ class WebhookCreate(RequestModel):
 class WebhookUpdate(RequestModel):
     """Change the URL or the event types, or pause and resume deliveries."""
 
-    url: str | None = Field(default=None, min_length=1, max_length=2000)
+    url: str | None = Field(
+        default=None, min_length=1, max_length=2000, description="As for `POST /v1/webhooks`."
+    )
     events: list[EventFilter] | None = Field(default=None, min_length=1, max_length=20)
     status: WebhookSwitch | None = Field(
         default=None,
