@@ -10,6 +10,11 @@ from schemathesis dictionaries, so requests get past "not found" into the busine
 rules. A run fails on any 5xx, any status code the document does not declare, and
 any response whose content type or body does not match the document.
 
+The server runs with its real limits on (the default body bound, and a rate limit of
+`FUZZ_RATE_LIMIT`, default 100/second, so that some answers are 429s and are checked
+too). Before schemathesis, every input that once reached a 500 or got past a limit
+(KNOWN_ATTACKS) is replayed and must be refused with a 4xx problem document.
+
 Each run is bounded: a few examples per operation and phase (`FUZZ_MAX_EXAMPLES`) and
 a time budget per backend (`FUZZ_MAX_TIME`, seconds). `FUZZ_BACKENDS=sqlite` picks one
 backend. Extra schemathesis options go in `FUZZ_ARGS`, e.g. `FUZZ_ARGS="--seed 1234"`
@@ -75,6 +80,9 @@ def stock_the_shop(base_url: str, token: str) -> dict[str, list[Any]]:
 
         def post(path: str, body: dict[str, Any] | None = None) -> Any:
             response = http.post(path, json=body)
+            while response.status_code == 429:  # the server's own rate limit is on
+                time.sleep(int(response.headers["Retry-After"]))
+                response = http.post(path, json=body)
             response.raise_for_status()
             return response.json()
 
@@ -131,6 +139,64 @@ def stock_the_shop(base_url: str, token: str) -> dict[str, list[Any]]:
     }
 
 
+# Inputs that once reached a 500 or got past a limit, sent as they were found: none may
+# get a 5xx, and each that sends a body must be refused with a 4xx problem document.
+# (method, path, JSON body or raw bytes, whether to send the key)
+KNOWN_ATTACKS: list[tuple[str, str, Any, bool]] = [
+    ("POST", "/v1/items", b"[" + b"1," * (12 * 1024 * 1024) + b"1]", False),  # 24 MB, no key
+    ("POST", "/v1/items", b'"' + b"x" * (3 * 1024 * 1024) + b'"', True),  # over the bound
+    ("POST", "/v1/stock/receipts", {"item_id": "{bolt}", "quantity": 1e308}, True),
+    ("POST", "/v1/stock/receipts", b'{"item_id": "{bolt}", "quantity": 1e1000000}', True),
+    ("PATCH", "/v1/items/{bolt}", b'{"standard_cost": 1e1000000}', True),
+    ("PATCH", "/v1/items/{bolt}", b'{"standard_cost": -1e-1000000}', True),
+    ("GET", "/v1/reports/consumption?to=9999-12-31", None, True),  # a 200 or a 422
+    ("GET", "/v1/reports/production?to=9999-12-31", None, True),
+    *(
+        ("POST", "/v1/webhooks", {"url": url, "events": ["*"]}, True)
+        for url in (
+            "https://[::127.0.0.1]/h",
+            "https://[64:ff9b::7f00:1]/h",
+            "https://[64:ff9b::a9fe:a9fe]/h",
+            "https://[2002:7f00:1::]/h",
+            "https://[fec0::1]/h",
+            "https://[::ffff:0:7f00:1]/h",
+            "https://[::ffff:127.0.0.1]/h",
+            "https://user:pass@example.com/h",
+            "https://a..com/h",
+            "https://" + "a" * 64 + ".com/h",
+        )
+    ),
+]
+
+
+def replay_known_attacks(base_url: str, token: str, known: dict[str, list[Any]]) -> int:
+    """Send KNOWN_ATTACKS; the number that were not answered with a 4xx problem."""
+    failures = 0
+    names = {"bolt": known["items"][2]}
+    with httpx.Client(base_url=base_url, timeout=30) as http:
+        for method, path, body, with_key in KNOWN_ATTACKS:
+            headers = {"Content-Type": "application/json"}
+            if with_key:
+                headers["Authorization"] = f"Bearer {token}"
+            if isinstance(body, bytes):
+                content = body.replace(b"{bolt}", names["bolt"].encode())
+            else:
+                content = json.dumps(body).replace("{bolt}", names["bolt"]).encode()
+            url = path.replace("{bolt}", names["bolt"])
+            data = None if body is None else content
+            while (
+                response := http.request(method, url, content=data, headers=headers)
+            ).status_code == 429:
+                time.sleep(int(response.headers["Retry-After"]))
+            problem = response.headers.get("content-type") == "application/problem+json"
+            refused = 400 <= response.status_code < 500 and problem
+            if response.status_code >= 500 or (body is not None and not refused):
+                failures += 1
+                print(f"fuzz: {method} {url[:80]} → {response.status_code} {response.text[:200]}")
+    print(f"fuzz: {len(KNOWN_ATTACKS)} known attacks replayed, {failures} not refused as they must")
+    return failures
+
+
 def write_config(path: Path, known: dict[str, list[Any]]) -> None:
     """A schemathesis.toml whose dictionaries hold the shop's ids (JSON strings are TOML)."""
     lines = []
@@ -153,7 +219,9 @@ def fuzz(backend: str, database_url: str | None) -> int:
         workdir = Path(tmp)
         with live_server(workdir, database_url) as server:
             config = workdir / "schemathesis.toml"
-            write_config(config, stock_the_shop(server.base_url, server.token))
+            known = stock_the_shop(server.base_url, server.token)
+            write_config(config, known)
+            attacks_failed = replay_known_attacks(server.base_url, server.token, known)
             command = [
                 str(schemathesis),
                 *("--config-file", str(config)),
@@ -173,6 +241,7 @@ def fuzz(backend: str, database_url: str | None) -> int:
             print(f"fuzz: {backend}", flush=True)
             # The time budget bounds the run; the timeout only guards against a hang.
             status = subprocess.run(command, cwd=workdir, timeout=max_time + 120).returncode
+            status = status or int(attacks_failed > 0)
             if status != 0:
                 print(f"fuzz: server log tail:\n{server.log.read_text(errors='replace')[-4000:]}")
     elapsed = time.monotonic() - started
@@ -191,6 +260,9 @@ def postgres_server() -> str | None:
 
 
 def main() -> int:
+    # The server's real limits: its default body bound, and a rate limit that the fuzzer
+    # reaches now and then, so that 429 answers are checked against the document too.
+    os.environ.setdefault("PRODORDER_RATE_LIMIT", os.environ.get("FUZZ_RATE_LIMIT", "100/second"))
     status = 0
     for backend in os.environ.get("FUZZ_BACKENDS", "sqlite,postgresql").split(","):
         if backend == "sqlite":

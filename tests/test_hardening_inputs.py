@@ -362,3 +362,15 @@ async def test_changing_a_webhooks_url_to_a_refused_one_keeps_the_old_one(
         assert shown["url"] == created["url"] and shown["updated_at"] == created["updated_at"]
     finally:
         assert (await client.delete(path)).status_code == 204
+
+
+async def test_a_number_beyond_what_decimal_can_hold_is_malformed_json(
+    client: httpx.AsyncClient,
+) -> None:
+    item = await create_item(client)
+    body = f'{{"item_id": "{item["id"]}", "quantity": 1E+99999999999999999999}}'
+    response = await client.post("/v1/stock/receipts", content=body, headers=JSON)
+    assert problem(response, 422, "validation_error")["errors"][0]["msg"].startswith(
+        "malformed JSON"
+    )
+    assert await movements(client, item_id=item["id"]) == []

@@ -42,7 +42,9 @@ class ExactJsonRequest(Request):
                 self._json = str(parsed) if isinstance(parsed, Decimal) else parsed
             except json.JSONDecodeError:
                 raise
-            except (ValueError, RecursionError) as exc:
+            except (ValueError, ArithmeticError, RecursionError) as exc:
+                # ArithmeticError: decimal.InvalidOperation for an exponent beyond
+                # Decimal's range (1E+99999999999999999999), which is no ValueError.
                 raise json.JSONDecodeError(str(exc)[:200], text[:0], 0) from exc
         return self._json
 
