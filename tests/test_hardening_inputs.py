@@ -374,3 +374,19 @@ async def test_a_number_beyond_what_decimal_can_hold_is_malformed_json(
         "malformed JSON"
     )
     assert await movements(client, item_id=item["id"]) == []
+
+
+async def test_a_form_body_is_told_to_be_json(client: httpx.AsyncClient) -> None:
+    response = await client.post(
+        "/v1/items",
+        content=b"sku=A&name=B",
+        headers={"content-type": "application/x-www-form-urlencoded"},
+    )
+    body = problem(response, 422, "validation_error")
+    assert body["errors"][0]["loc"] == ["header", "content-type"]
+    assert "Content-Type: application/json" in body["errors"][0]["msg"]
+    # Without any content type the body is read as JSON, as before.
+    bare = await client.post("/v1/items", content=b'{"sku": "BARE-1", "name": "x"', headers={})
+    error = problem(bare, 422, "validation_error")["errors"][0]
+    assert error["loc"] == ["body"]
+    assert error["msg"].startswith("malformed JSON: Expecting ',' delimiter at line 1, column 30")

@@ -175,6 +175,8 @@ def _validation_items(exc: RequestValidationError) -> list[dict[str, Any]]:
             msg = "unknown field"
         elif error.get("type") == "json_invalid":
             msg = "malformed JSON: " + str(error.get("ctx", {}).get("error", "cannot parse"))
+            # FastAPI puts the character offset into the location; the message has it.
+            error = {**error, "loc": ("body",)}
         items.append(
             {"loc": [p if isinstance(p, int) else str(p) for p in error["loc"]], "msg": msg}
         )

@@ -40,8 +40,10 @@ class ExactJsonRequest(Request):
                 # A bare number is never a valid body; as a plain number it gets
                 # pydantic's usual "must be an object" error instead of a stranger one.
                 self._json = str(parsed) if isinstance(parsed, Decimal) else parsed
-            except json.JSONDecodeError:
-                raise
+            except json.JSONDecodeError as exc:
+                # FastAPI reports ``exc.msg`` at ``["body", exc.pos]``: say where in words.
+                where = f"{exc.msg} at line {exc.lineno}, column {exc.colno}"
+                raise json.JSONDecodeError(where, exc.doc, exc.pos) from exc
             except (ValueError, ArithmeticError, RecursionError) as exc:
                 # ArithmeticError: decimal.InvalidOperation for an exponent beyond
                 # Decimal's range (1E+99999999999999999999), which is no ValueError.
@@ -62,11 +64,14 @@ class ApiRoute(APIRoute):
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
         query_names = _query_names(self.dependant)
+        takes_json = self.body_field is not None
 
         async def transactional_handler(request: Request) -> Response:
             exact = ExactJsonRequest(request.scope, request.receive)
             try:
                 _refuse_nul_in_query(exact, query_names)
+                if takes_json:
+                    _refuse_other_media_types(exact)
                 response = await handler(exact)
                 _set_etag(response)
                 session = _session_of(exact)
@@ -105,6 +110,29 @@ def _refuse_nul_in_query(request: Request, names: set[str]) -> None:
     for name, value in request.query_params.multi_items():
         if name in names and "\x00" in value:
             raise ValidationFailed(["query", name], "must not contain NUL characters")
+
+
+_JSON_CONTENT_TYPE = (b"content-type", b"application/json")
+
+
+def _refuse_other_media_types(request: Request) -> None:
+    """A body sent as anything but JSON (``curl -d`` sends a form) is named as such,
+    instead of pydantic's "Input should be a valid dictionary". A body with no content
+    type at all is read as JSON."""
+    headers = request.headers
+    if headers.get("content-length", "0") == "0" and "transfer-encoding" not in headers:
+        return  # no body: nothing to misread
+    media_type = headers.get("content-type", "").split(";")[0].strip().lower()
+    if not media_type:
+        request.scope["headers"] = [*request.scope["headers"], _JSON_CONTENT_TYPE]
+        del request._headers  # Starlette caches the headers it has read
+        return
+    if media_type != "application/json" and not media_type.endswith("+json"):
+        raise ValidationFailed(
+            ["header", "content-type"],
+            f"the body must be JSON, sent with `Content-Type: application/json`, "
+            f"not {media_type[:100]}",
+        )
 
 
 class JsonBody(Response):
