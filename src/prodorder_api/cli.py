@@ -5,10 +5,14 @@ import asyncio
 import json
 import sys
 from pathlib import Path
+from typing import NoReturn
 
 
 def main(argv: list[str] | None = None) -> None:
+    from prodorder_api import __version__
+
     parser = argparse.ArgumentParser(prog="prodorder-api")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
 
     serve = commands.add_parser("serve", help="serve the API (HOST, PORT, DATABASE_URL)")
@@ -51,12 +55,51 @@ def main(argv: list[str] | None = None) -> None:
         asyncio.run(_keys(args))
 
 
+def _fail(message: str) -> NoReturn:
+    """A user's mistake: one clear line on stderr and exit status 2, no traceback."""
+    print(f"prodorder-api: {message}", file=sys.stderr)
+    raise SystemExit(2)
+
+
+def _existing_database(url: str) -> None:
+    """Refuse a SQLite file that does not exist yet, instead of creating an empty one."""
+    from sqlalchemy.engine import make_url
+
+    from prodorder_api.db import is_sqlite
+
+    database = make_url(url).database
+    if is_sqlite(url) and database and database != ":memory:" and not Path(database).exists():
+        _fail(
+            f"no database at {Path(database).resolve()}: run `prodorder-api migrate` first, "
+            "in the project folder, or set DATABASE_URL"
+        )
+
+
 async def _keys(args: argparse.Namespace) -> None:
+    from sqlalchemy.exc import DBAPIError, OperationalError, ProgrammingError
+
+    from prodorder_api.errors import AppError
+
+    try:
+        await _manage_keys(args)
+    except AppError as exc:
+        _fail(exc.detail)
+    except (OperationalError, ProgrammingError) as exc:
+        if "no such table" in str(exc) or "does not exist" in str(exc):
+            _fail("the database has no tables yet: run `prodorder-api migrate` first")
+        _fail(f"the database refused: {exc.orig}")
+    except (DBAPIError, OSError) as exc:
+        _fail(f"cannot reach the database: {exc}")
+
+
+async def _manage_keys(args: argparse.Namespace) -> None:
     from prodorder_api.auth import service
     from prodorder_api.db import create_engine, create_sessionmaker
     from prodorder_api.settings import get_settings
 
-    engine = create_engine(get_settings().database_url)
+    url = get_settings().database_url
+    _existing_database(url)
+    engine = create_engine(url)
     try:
         async with create_sessionmaker(engine)() as session, session.begin():
             if args.keys_command == "create":
