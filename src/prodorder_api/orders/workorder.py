@@ -1,14 +1,19 @@
 """The shop-floor work order: one document a person on the floor can hold.
 
 HTML comes from a Jinja2 template, the PDF from fpdf2 (pure Python), and the order
-number is also a QR code (segno) in both. Nothing here writes PDF bytes by hand.
+number is also a regular QR code (segno) in both: Micro QR, which segno picks for
+short texts, is read by few phone and handheld scanners. Nothing here writes PDF
+bytes by hand. The PDF's text is set in DejaVu Sans, shipped beside this module
+(fonts/, with its licence), so that any Latin, Greek or Cyrillic name prints as it
+is; both documents show the same fields.
 """
 
 import io
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from pathlib import Path
+from typing import Any, Final
 
 import segno
 from fpdf import FPDF
@@ -21,6 +26,7 @@ from prodorder_api.locations.models import Location
 from prodorder_api.money import to_json
 from prodorder_api.orders.models import ProductionOrder
 from prodorder_api.orders.schemas import format_number
+from prodorder_api.stock.models import Lot
 from prodorder_api.workcenters.models import WorkCenter
 
 _templates = Environment(
@@ -38,6 +44,7 @@ class WorkOrder:
     planned_start: str | None
     due_date: str | None
     reference: str | None
+    notes: str | None
     location: str
     output_location: str
     materials: list[dict[str, Any]] = field(default_factory=list)
@@ -46,7 +53,7 @@ class WorkOrder:
 
 
 async def build(session: AsyncSession, order: ProductionOrder) -> WorkOrder:
-    """Everything the document shows, in three batched queries."""
+    """Everything the document shows, in four batched queries."""
     item_ids = {order.item_id, *(r.component_item_id for r in order.requirements)}
     items = {i.id: i for i in await session.scalars(select(Item).where(Item.id.in_(item_ids)))}
     location_ids = {order.location_id, order.output_location_id}
@@ -59,6 +66,13 @@ async def build(session: AsyncSession, order: ProductionOrder) -> WorkOrder:
         c.id: c
         for c in await session.scalars(select(WorkCenter).where(WorkCenter.id.in_(center_ids)))
     }
+    lot_codes = {r.lot_code for r in order.reservations if r.lot_code}
+    expiry = {
+        (lot.item_id, lot.code): lot.expiry_date
+        for lot in (
+            await session.scalars(select(Lot).where(Lot.code.in_(lot_codes))) if lot_codes else []
+        )
+    }
     document = WorkOrder(
         number=format_number(order.number),
         status=order.status,
@@ -67,6 +81,7 @@ async def build(session: AsyncSession, order: ProductionOrder) -> WorkOrder:
         planned_start=order.planned_start.isoformat() if order.planned_start else None,
         due_date=order.due_date.isoformat() if order.due_date else None,
         reference=order.reference,
+        notes=order.notes,
         location=locations[order.location_id],
         output_location=locations[order.output_location_id],
         printed_at=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
@@ -82,7 +97,11 @@ async def build(session: AsyncSession, order: ProductionOrder) -> WorkOrder:
                 "consumed": to_json(requirement.consumed_quantity),
                 "consumption": requirement.consumption,
                 "reservations": [
-                    {"lot": r.lot_code or None, "quantity": to_json(r.quantity)}
+                    {
+                        "lot": r.lot_code or None,
+                        "quantity": to_json(r.quantity),
+                        "expiry": _iso(expiry.get((item.id, r.lot_code))),
+                    }
                     for r in order.reservations
                     if r.item_id == item.id
                 ],
@@ -104,47 +123,94 @@ async def build(session: AsyncSession, order: ProductionOrder) -> WorkOrder:
     return document
 
 
+def _iso(day: Any) -> str | None:
+    return day.isoformat() if day is not None else None
+
+
+def _qr(text: str) -> segno.QRCode:
+    """A regular QR code (never Micro QR), medium error correction."""
+    return segno.make_qr(text, error="m")
+
+
 def render_html(document: WorkOrder) -> str:
-    qr_svg = segno.make(document.number, error="m").svg_inline(scale=4)
+    qr_svg = _qr(document.number).svg_inline(scale=4)
     return _templates.get_template("work_order.html").render(**document.__dict__, qr_svg=qr_svg)
 
 
+FONTS: Final = Path(__file__).with_name("fonts")
+FONT: Final = "DejaVu"
+DONE, OPEN = "\u2714", "\u2610"  # ✔ and ☐, as in the HTML
+_LINE = 5.0  # mm per table line
+_MARGIN = 15.0
+
+
+class _Document(FPDF):
+    """A4 with the order number and "page X of Y" on every page."""
+
+    def __init__(self, number: str) -> None:
+        super().__init__(orientation="P", unit="mm", format="A4")
+        self.number = number
+        self.add_font(FONT, "", FONTS / "DejaVuSans.ttf")
+        self.add_font(FONT, "B", FONTS / "DejaVuSans-Bold.ttf")
+        self.set_margins(_MARGIN, _MARGIN, _MARGIN)
+        self.set_auto_page_break(auto=True, margin=_MARGIN + 5)
+        self.set_title(f"Work order {number}")
+
+    def footer(self) -> None:
+        self.set_y(-_MARGIN)
+        self.set_font(FONT, "", 8)
+        self.cell(0, 5, f"Work order {self.number}", align="L")
+        self.set_x(self.l_margin)
+        self.cell(0, 5, f"Page {self.page_no()} of {{nb}}", align="R")
+
+    def keep_with_next(self, height: float) -> None:
+        """Start a new page unless ``height`` more fits on this one: a heading is never
+        left alone at a page's foot, away from its table."""
+        if self.will_page_break(height):
+            self.add_page()
+
+
 def render_pdf(document: WorkOrder) -> bytes:
-    pdf = FPDF(orientation="P", unit="mm", format="A4")
-    pdf.set_title(f"Work order {document.number}")
-    pdf.set_auto_page_break(auto=True, margin=15)
+    pdf = _Document(document.number)
     pdf.add_page()
     qr = io.BytesIO()
-    segno.make(document.number, error="m").save(qr, kind="png", scale=6, border=2)
+    _qr(document.number).save(qr, kind="png", scale=6, border=2)
     pdf.image(qr, x=165, y=10, w=30, h=30)
-    pdf.set_font("Helvetica", "B", 20)
-    pdf.cell(0, 10, _latin(f"Work order {document.number}"), new_x="LMARGIN", new_y="NEXT")
-    pdf.set_font("Helvetica", "", 11)
+    pdf.set_font(FONT, "B", 20)
+    pdf.cell(0, 10, f"Work order {document.number}", new_x="LMARGIN", new_y="NEXT")
+    pdf.set_font(FONT, "", 11)
     for label, value in (
-        ("Product", f"{document.product.sku} - {document.product.name}"),
+        ("Product", f"{document.product.sku} — {document.product.name}"),
         ("Quantity", f"{document.quantity} {document.product.uom}"),
         ("Status", document.status),
-        ("Planned start", document.planned_start or "-"),
-        ("Due", document.due_date or "-"),
-        ("Reference", document.reference or "-"),
+        ("Planned start", document.planned_start or "—"),
+        ("Due", document.due_date or "—"),
+        ("Reference", document.reference or "—"),
         ("Output to", document.output_location),
     ):
-        pdf.cell(35, 6, _latin(label + ":"))
-        pdf.cell(0, 6, _latin(value), new_x="LMARGIN", new_y="NEXT")
+        pdf.cell(35, 6, label + ":")
+        pdf.multi_cell(110, 6, value, new_x="LMARGIN", new_y="NEXT")
+    if document.notes:
+        pdf.ln(2)
+        pdf.set_font(FONT, "B", 11)
+        pdf.cell(0, 6, "Notes", new_x="LMARGIN", new_y="NEXT")
+        pdf.set_font(FONT, "", 10)
+        pdf.multi_cell(0, 5, document.notes, new_x="LMARGIN", new_y="NEXT")
+    pdf.set_y(max(pdf.get_y(), 45))
     pdf.ln(4)
     _table(
         pdf,
         "Materials",
-        ("Component", "Required", "Consumed", "Location", "Reserved lots"),
-        (60, 28, 28, 25, 49),
+        ("Component", "Required", "Consumed", "Location", "Reserved lots", "Issue"),
+        (52, 24, 22, 22, 42, 18),
         [
             (
-                f"{m['sku']} - {m['name']}",
+                f"{m['sku']} — {m['name']}",
                 f"{m['required']} {m['uom']}",
                 m["consumed"],
                 document.location,
-                ", ".join(f"{r['lot'] or '(no lot)'}: {r['quantity']}" for r in m["reservations"])
-                or "-",
+                "\n".join(_reserved(r) for r in m["reservations"]) or "—",
+                m["consumption"],
             )
             for m in document.materials
         ],
@@ -152,45 +218,53 @@ def render_pdf(document: WorkOrder) -> bytes:
     _table(
         pdf,
         "Operations",
-        ("#", "Operation", "Work center", "Planned min", "Instructions"),
-        (12, 40, 40, 26, 72),
+        ("#", "Operation", "Work center", "Planned min", "Actual min", "Instructions", "Done"),
+        (10, 32, 32, 20, 20, 54, 12),
         [
             (
                 str(op["sequence"]),
                 op["name"],
-                op["work_center"] or "-",
+                op["work_center"] or "—",
                 op["planned_minutes"],
+                op["actual_minutes"],
                 op["instructions"] or "",
+                DONE if op["status"] == "done" else OPEN,
             )
             for op in document.operations
         ],
+        empty="No operations.",
     )
-    pdf.set_font("Helvetica", "I", 8)
-    pdf.cell(0, 6, _latin(f"Printed {document.printed_at} - prodorder-api"))
+    pdf.set_font(FONT, "", 8)
+    pdf.cell(0, 6, f"Printed {document.printed_at} · prodorder-api")
     return bytes(pdf.output())
 
 
+def _reserved(reservation: dict[str, Any]) -> str:
+    text = f"{reservation['lot'] or '(no lot)'}: {reservation['quantity']}"
+    return f"{text} (exp. {reservation['expiry']})" if reservation.get("expiry") else text
+
+
 def _table(
-    pdf: FPDF,
+    pdf: _Document,
     title: str,
     headings: tuple[str, ...],
     widths: tuple[int, ...],
     rows: list[tuple[str, ...]],
+    empty: str = "—",
 ) -> None:
-    pdf.set_font("Helvetica", "B", 13)
+    # The heading, the table's head and its first row stay together.
+    pdf.keep_with_next(8 + 3 * 2 * _LINE)
+    pdf.set_font(FONT, "B", 13)
     pdf.cell(0, 8, title, new_x="LMARGIN", new_y="NEXT")
-    pdf.set_font("Helvetica", "", 9)
-    with pdf.table(col_widths=widths, text_align="LEFT", line_height=5) as table:
+    pdf.set_font(FONT, "", 9)
+    with pdf.table(
+        col_widths=widths, text_align="LEFT", line_height=_LINE, repeat_headings=1
+    ) as table:
         header = table.row()
         for heading in headings:
             header.cell(heading)
-        for values in rows:
+        for values in rows or [(empty, *[""] * (len(headings) - 1))]:
             row = table.row()
             for value in values:
-                row.cell(_latin(value))
+                row.cell(value)
     pdf.ln(3)
-
-
-def _latin(text: str) -> str:
-    """The PDF's core fonts are Latin-1: keep what fits, replace the rest."""
-    return text.encode("latin-1", "replace").decode("latin-1")
