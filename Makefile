@@ -6,7 +6,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 export HOST PORT
 
-.PHONY: lock run test lint typecheck pytest client-check fuzz bench soak bench-reports bench-mrp openapi migrate install install-dev clean
+.PHONY: lock run test lint typecheck pytest client-check fuzz bench soak bench-reports bench-mrp openapi migrate install install-dev clean tools
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -54,7 +54,13 @@ typecheck: install-dev
 
 # TEST_DATABASE_URL: the PostgreSQL server; ensure-postgres starts a stopped local one.
 # TEST_REDIS_URL: the Redis server (shared rate limits); ensure-redis likewise.
-pytest: install-dev
+# Debian's tools some tests drive (the bench targets' wrk and pgbench), installed when
+# missing, so that under CI=true nothing is skipped for want of them.
+tools:
+	@command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
+	@command -v pgbench >/dev/null || (apt-get update -qq && apt-get install -y -qq postgresql-contrib)
+
+pytest: install-dev tools
 	@url="$$(scripts/ensure-postgres)" || exit 1; \
 	redis="$$(scripts/ensure-redis)" || exit 1; \
 	TEST_DATABASE_URL="$$url" TEST_REDIS_URL="$$redis" $(BIN)/pytest $(PYTEST_ARGS)
@@ -111,9 +117,7 @@ openapi: install
 BENCH_PYTHON ?=
 BENCH_BASELINE ?=
 BENCH_ROUNDS ?=
-bench:
-	@command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
-	@command -v pgbench >/dev/null || (apt-get update -qq && apt-get install -y -qq postgresql-contrib)
+bench: tools
 	@[ -n "$(BENCH_PYTHON)" ] || $(MAKE) --no-print-directory install
 	@url="$$(scripts/ensure-postgres)"; \
 	if [ -z "$$url" ]; then echo "bench: no PostgreSQL (see scripts/ensure-postgres)" >&2; exit 1; fi; \
