@@ -96,14 +96,16 @@ def fresh_postgres_database(server_url: str) -> Iterator[str]:
 
 
 @contextmanager
-def live_server(workdir: Path, database_url: str | None = None) -> Iterator[LiveServer]:
+def live_server(
+    workdir: Path, database_url: str | None = None, settings: dict[str, str] | None = None
+) -> Iterator[LiveServer]:
     """Serve on 127.0.0.1 until the block ends, from ``database_url`` (an empty database)
-    or else a new SQLite file in ``workdir``."""
+    or else a new SQLite file in ``workdir``; ``settings``: more environment variables."""
     token = "po_live_" + secrets.token_urlsafe(24)
     port = _free_port()
     base_url = f"http://127.0.0.1:{port}"
     database_url = database_url or f"sqlite+aiosqlite:///{workdir / 'live.db'}"
-    env = _environment(database_url, token, port)
+    env = {**_environment(database_url, token, port), **(settings or {})}
     log = workdir / "server.log"
     command = [sys.executable, "-m", "prodorder_api.cli"]
     subprocess.run([*command, "migrate"], env=env, cwd=workdir, check=True, timeout=120)

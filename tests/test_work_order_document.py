@@ -2,6 +2,8 @@
 European script, the order number and "page X of Y" on every page, headings kept with
 their tables, and the same fields as the HTML (notes and lot expiry included)."""
 
+import base64
+import hashlib
 import io
 import re
 from typing import Any
@@ -90,3 +92,29 @@ async def test_the_html_shows_notes_and_lot_expiry(client: httpx.AsyncClient) ->
     assert PRODUCT in html and CYRILLIC in html
     assert "Härten ≥ 58 HRC." in html
     assert "G-7: 3 (exp. 2031-05-31)" in html
+
+
+async def test_the_html_allows_its_own_styles_and_nothing_else(client: httpx.AsyncClient) -> None:
+    order = await _order(client, operations=1)
+    response = await client.get(f"/v1/production-orders/{order['id']}/work-order.html")
+    assert response.headers["x-content-type-options"] == "nosniff"
+    directives = dict(
+        part.strip().split(" ", 1)
+        for part in response.headers["content-security-policy"].split(";")
+    )
+    assert directives["default-src"] == "'none'"
+    assert directives["frame-ancestors"] == "'none'" and directives["form-action"] == "'none'"
+    assert "script-src" not in directives  # falls back to default-src: no script runs
+    # The one style block, allowed by the hash a browser computes from the page as sent.
+    styles = re.findall(r"<style>(.*?)</style>", response.text, re.DOTALL)
+    assert len(styles) == 1
+    digest = base64.b64encode(hashlib.sha256(styles[0].encode()).digest()).decode()
+    assert directives["style-src"] == f"'sha256-{digest}'"
+    assert "style=" not in response.text  # an inline attribute would be blocked
+
+
+async def test_the_pdf_is_not_sniffed(client: httpx.AsyncClient) -> None:
+    order = await _order(client, operations=1)
+    response = await client.get(f"/v1/production-orders/{order['id']}/work-order.pdf")
+    assert response.headers["x-content-type-options"] == "nosniff"
+    assert response.headers["content-type"] == "application/pdf"

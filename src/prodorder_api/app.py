@@ -47,6 +47,9 @@ Production orders, bills of materials and exact stock over HTTP.
   read. Bodies are at most 1 MiB by default (413 `payload_too_large`). When the service
   has a rate limit set, answers carry `RateLimit-Limit`, `RateLimit-Remaining` and
   `RateLimit-Reset`, and 429 `rate_limited` comes with `Retry-After`.
+* The server bounds each connection: headers at most 16 KiB (431 `headers_too_large`)
+  and within 10 s (408 `request_timeout`), a cap on open connections (503 with
+  `Retry-After`), idle keep-alives closed after 5 s (all configurable).
 * Every change is an event: pull them from `GET /v1/events` in commit order, or have
   them pushed by a webhook (`POST /v1/webhooks`, signed per Standard Webhooks).
 """
@@ -192,8 +195,23 @@ TOO_LARGE_RESPONSE = {
     "(`payload_too_large`); nothing was read or changed."
 }
 BODY_TIMEOUT_RESPONSE = {
-    "description": "The body did not arrive within `PRODORDER_BODY_TIMEOUT_S` "
-    "(`request_timeout`); nothing was changed."
+    "description": "The headers did not arrive within `PRODORDER_HEADER_TIMEOUT_S`, or "
+    "the body within `PRODORDER_BODY_TIMEOUT_S` (`request_timeout`); nothing was changed."
+}
+HEAD_TIMEOUT_RESPONSE = {
+    "description": "The request line and headers did not arrive within "
+    "`PRODORDER_HEADER_TIMEOUT_S` (default 10 s) (`request_timeout`); answered by the "
+    "server, which then closes the connection."
+}
+HEADERS_TOO_LARGE_RESPONSE = {
+    "description": "The request line and headers are over `PRODORDER_MAX_HEADER_BYTES` "
+    "(default 16 KiB) (`headers_too_large`); answered by the server, which then closes "
+    "the connection."
+}
+CONNECTIONS_FULL_RESPONSE = {
+    "description": "The server has `PRODORDER_MAX_CONNECTIONS` connections open "
+    "(`service_unavailable`); retry after `Retry-After` seconds.",
+    "headers": UNAVAILABLE_RESPONSE["headers"],
 }
 
 
@@ -215,13 +233,19 @@ def openapi_document(app: FastAPI) -> dict[str, Any]:
     problem = {PROBLEM_MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}}
     for route, path in schema.get("paths", {}).items():
         for operation in path.values():
+            responses = operation["responses"]
             if route != "/healthz":  # every other route reads the database
-                operation["responses"].setdefault("503", dict(UNAVAILABLE_RESPONSE))
+                responses.setdefault("503", dict(UNAVAILABLE_RESPONSE))
             if route.startswith("/v1/"):  # answered by guard.Guard, before routing
-                operation["responses"].setdefault("429", dict(RATE_LIMITED_RESPONSE))
+                responses.setdefault("429", dict(RATE_LIMITED_RESPONSE))
                 if "requestBody" in operation:
-                    operation["responses"].setdefault("408", dict(BODY_TIMEOUT_RESPONSE))
-                    operation["responses"].setdefault("413", dict(TOO_LARGE_RESPONSE))
+                    responses.setdefault("408", dict(BODY_TIMEOUT_RESPONSE))
+                    responses.setdefault("413", dict(TOO_LARGE_RESPONSE))
+            # Answered by serve (http_protocol.py) on any path, before the app.
+            responses.setdefault("408", dict(HEAD_TIMEOUT_RESPONSE))
+            responses.setdefault("431", dict(HEADERS_TOO_LARGE_RESPONSE))
+            responses.setdefault("503", dict(CONNECTIONS_FULL_RESPONSE))
+            responses["503"].setdefault("headers", UNAVAILABLE_RESPONSE["headers"])
             for status, response in operation.get("responses", {}).items():
                 if status[0] in "45":
                     response["content"] = problem

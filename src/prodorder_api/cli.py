@@ -191,6 +191,9 @@ def _serve(args: argparse.Namespace) -> None:
         port=args.port or settings.port,
         workers=args.workers,
         proxy_headers=False,
+        # Connection cap, head size and head timeout (http_protocol.py).
+        http="prodorder_api.http_protocol:LimitedHttpToolsProtocol",
+        timeout_keep_alive=settings.keep_alive_s,
         access_log=False,  # our own JSON access log carries the request id
         timeout_graceful_shutdown=20,
     )

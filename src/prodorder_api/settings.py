@@ -23,6 +23,11 @@ class Settings(BaseSettings):
     # The /v1 guard (guard.py): the key first, then the rate limit, then the body.
     max_body_bytes: int = Field(default=1_048_576, gt=0, alias="PRODORDER_MAX_BODY_BYTES")
     body_timeout_s: float = Field(default=30.0, gt=0, alias="PRODORDER_BODY_TIMEOUT_S")
+    # What serve enforces on each connection (http_protocol.py), per worker.
+    max_connections: int = Field(default=1000, gt=0, alias="PRODORDER_MAX_CONNECTIONS")
+    max_header_bytes: int = Field(default=16_384, gt=0, alias="PRODORDER_MAX_HEADER_BYTES")
+    header_timeout_s: float = Field(default=10.0, gt=0, alias="PRODORDER_HEADER_TIMEOUT_S")
+    keep_alive_s: float = Field(default=5.0, gt=0, alias="PRODORDER_KEEP_ALIVE_S")
     # "100/second", "6000/minute", "100/second;5000/hour"; unset or "0" turns it off.
     rate_limit: str | None = Field(default=None, alias="PRODORDER_RATE_LIMIT")
     # Shared rate-limit counters (redis://host:port/db); unset, each process counts alone.

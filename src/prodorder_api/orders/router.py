@@ -331,14 +331,31 @@ async def complete_production_order_operation(
     "/{order_id}/work-order.html",
     response_class=HTMLResponse,
     summary="The shop-floor work order (HTML)",
-    responses=problem_responses(404),
+    responses={
+        200: {
+            "description": "A printable HTML page with its styles inline and no scripts.",
+            "headers": {
+                "Content-Security-Policy": {
+                    "description": "`default-src 'none'`; only the page's own style "
+                    "blocks, by hash; no forms, no framing by other sites.",
+                    "schema": {"type": "string"},
+                },
+                "X-Content-Type-Options": {
+                    "description": "`nosniff`.",
+                    "schema": {"type": "string"},
+                },
+            },
+        },
+        **problem_responses(404),
+    },
 )
 async def get_production_order_work_order_html(order_id: str, session: Session) -> HTMLResponse:
     """Order number with a QR code, product, quantity, dates, materials with quantities,
     location and reserved lots, operations with work center, planned minutes and
     instructions. Open it in a browser and print it."""
     order = await service.get(session, order_id)
-    return HTMLResponse(workorder.render_html(await workorder.build(session, order)))
+    html = workorder.render_html(await workorder.build(session, order))
+    return HTMLResponse(html, headers=workorder.html_headers(html))
 
 
 @router.get(
@@ -360,5 +377,8 @@ async def get_production_order_work_order_pdf(order_id: str, session: Session) -
     return Response(
         pdf,
         media_type="application/pdf",
-        headers={"Content-Disposition": f'inline; filename="work-order-{order.number:06d}.pdf"'},
+        headers={
+            "Content-Disposition": f'inline; filename="work-order-{order.number:06d}.pdf"',
+            **workorder.NOSNIFF,
+        },
     )

@@ -8,7 +8,10 @@ bytes by hand. The PDF's text is set in DejaVu Sans, shipped beside this module
 is; both documents show the same fields.
 """
 
+import base64
+import hashlib
 import io
+import re
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -135,6 +138,27 @@ def _qr(text: str) -> segno.QRCode:
 def render_html(document: WorkOrder) -> str:
     qr_svg = _qr(document.number).svg_inline(scale=4)
     return _templates.get_template("work_order.html").render(**document.__dict__, qr_svg=qr_svg)
+
+
+_STYLE = re.compile(r"<style>(.*?)</style>", re.DOTALL)
+NOSNIFF: Final = {"X-Content-Type-Options": "nosniff"}
+NONE: Final = "'none'"
+
+
+def html_headers(html: str) -> dict[str, str]:
+    """The page may use its own style blocks and nothing else: no script, no image, no
+    font or frame from anywhere, no form, no framing by other sites. The blocks are
+    allowed by their SHA-256, taken from the page as sent, so a change to the template
+    can never leave its styles blocked."""
+    hashes = " ".join(
+        f"'sha256-{base64.b64encode(hashlib.sha256(block.encode()).digest()).decode()}'"
+        for block in _STYLE.findall(html)
+    )
+    policy = (
+        f"default-src 'none'; style-src {hashes or NONE}; "
+        "base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+    )
+    return {"Content-Security-Policy": policy, "Referrer-Policy": "no-referrer", **NOSNIFF}
 
 
 FONTS: Final = Path(__file__).with_name("fonts")
