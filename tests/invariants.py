@@ -97,7 +97,8 @@ async def broken_invariants(engine: AsyncEngine) -> list[str]:
         )
         for order_id, number, material, booked, output, scrap in completed:
             ledger_values = by_order.get(order_id, {})
-            consumed = -ledger_values.get("consumption", ZERO)
+            # Net of what went back to stock: Σ consumption == material + Σ returned.
+            consumed = -ledger_values.get("consumption", ZERO) - ledger_values.get("return", ZERO)
             received = ledger_values.get("output", ZERO)
             entries = labour.get(order_id, ZERO)
             balanced = material + booked == output + scrap

@@ -75,10 +75,11 @@ async def assert_cost_balances(client: httpx.AsyncClient, order_id: str) -> dict
         )
     )["data"]
     consumed = -sum(Decimal(m["value"]) for m in moves if m["type"] == "consumption")
+    returned = sum(Decimal(m["value"]) for m in moves if m["type"] == "return")
     output = sum(Decimal(m["value"]) for m in moves if m["type"] == "output")
-    assert Decimal(order["material_cost"]) == consumed
+    assert Decimal(order["material_cost"]) == consumed - returned
     assert Decimal(order["output_value"]) == output
     if order["status"] == "completed":
         labour = Decimal(order["labour_cost"])
-        assert consumed + labour == output + Decimal(order["scrap_value"])
+        assert consumed + labour == output + Decimal(order["scrap_value"]) + returned
     return order  # type: ignore[no-any-return]

@@ -49,6 +49,7 @@ def test_every_enum_is_a_named_component(openapi: dict[str, Any]) -> None:
         "planned",
         "released",
         "in_progress",
+        "on_hold",
         "completed",
         "cancelled",
     ]

@@ -512,3 +512,75 @@ async def _assert_reservations_add_up(
         total = await assert_balances_sane(client, item_id)
         held = sum((reserved_of(o, item_id) for o in current), Decimal(0))
         assert Decimal(total["reserved"]) == held, (round_, item_id, total, held)
+
+
+# --------------------------------------------------------------------------- orders that bend
+
+
+async def test_20_splits_holds_and_resumes_of_one_released_order(live: httpx.AsyncClient) -> None:
+    """Splits, holds and resumes of one partially reserved order, all at once: each
+    either applies or is refused for the status it met, and together they neither
+    make nor lose a unit or a reservation."""
+    part = await create_item(live, name="Split part")
+    product = await create_item(live, name="Split product")
+    await create_bom(live, product["id"], [(part["id"], 2)])
+    await receive(live, part["id"], 50, unit_cost="3")  # 50 of the 80 needed
+    order = await create_order(live, product["id"], 40)
+    order = ok(await act(live, order, "release", {"allow_shortage": True}))
+    assert reserved_of(order, part["id"]) == 50
+    requests = (
+        [act(live, order, "split", {"quantity": "1"}) for _ in range(10)]
+        + [act(live, order, "hold", {"reason": "race"}) for _ in range(5)]
+        + [act(live, order, "resume") for _ in range(5)]
+    )
+    responses, took = await race(requests)
+
+    assert_sane(responses)
+    for response in responses:
+        if response.status_code != 200:
+            assert problem(response, 409, "invalid_transition")
+    splits = [r.json()["new"] for r in responses[:10] if r.status_code == 200]
+    report("20 splits/holds/resumes", splits=len(splits), seconds=f"{took:.2f}")
+    final = await get_order(live, order["id"])
+    news = [await get_order(live, s["id"]) for s in splits]
+    assert Decimal(final["quantity"]) + sum(Decimal(n["quantity"]) for n in news) == 40
+    assert all(n["split_from"] == order["id"] and n["status"] == "released" for n in news)
+    reserved = reserved_of(final, part["id"]) + sum(reserved_of(n, part["id"]) for n in news)
+    assert reserved == 50
+    for o in (final, *news):
+        req = requirement(o, part["id"])
+        assert Decimal(req["required_quantity"]) == 2 * Decimal(o["quantity"])
+        assert Decimal(req["reserved_quantity"]) <= Decimal(req["required_quantity"])
+    assert final["status"] in ("released", "on_hold")
+    total = await assert_balances_sane(live, part["id"])
+    assert Decimal(total["reserved"]) == 50 and Decimal(total["on_hand"]) == 50
+
+
+async def test_20_returns_racing_on_one_order_never_give_back_more_than_was_used(
+    live: httpx.AsyncClient,
+) -> None:
+    part = await create_item(live, name="Returned part")
+    product = await create_item(live, name="Returning product")
+    await create_bom(live, product["id"], [(part["id"], 1)])
+    await receive(live, part["id"], 30, unit_cost="1.333333")
+    order = await create_order(live, product["id"], 10)
+    ok(await act(live, order, "release"))
+    ok(await act(live, order, "start"))
+    line = {"lines": [{"item_id": part["id"], "quantity": "20"}]}
+    order = ok(await act(live, order, "consumptions", line))
+    back = {"lines": [{"item_id": part["id"], "quantity": "1.5"}]}
+
+    responses, took = await race([act(live, order, "returns", back) for _ in range(20)])
+
+    assert_sane(responses)
+    codes = Counter(r.status_code for r in responses)
+    assert codes == {200: 13, 409: 7}, [_body(r) for r in responses]  # 13 × 1.5 ≤ 20 < 14 × 1.5
+    report("20 returns of one order", seconds=f"{took:.2f}")
+    final = await get_order(live, order["id"])
+    assert Decimal(requirement(final, part["id"])["consumed_quantity"]) == Decimal("0.5")
+    moves = [m for m in await movements(live, item_id=part["id"]) if m["type"] == "return"]
+    assert sum(Decimal(m["quantity"]) for m in moves) == Decimal("19.5")
+    consumed = [m for m in await movements(live, item_id=part["id"]) if m["type"] == "consumption"]
+    paid = -sum(Decimal(m["value"]) for m in consumed)
+    assert Decimal(final["material_cost"]) == paid - sum(Decimal(m["value"]) for m in moves)
+    await assert_balances_sane(live, part["id"])

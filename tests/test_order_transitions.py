@@ -31,6 +31,10 @@ ACTIONS: tuple[Action, ...] = (
     "complete",
     "cancel",
     "operation",
+    "hold",
+    "resume",
+    "split",
+    "return",
 )
 ORDERS = "/v1/production-orders"
 
@@ -58,9 +62,10 @@ async def order_in(client: httpx.AsyncClient, w: dict[str, str], status: str) ->
         "in_progress": ["release", "start"],
         "completed": ["release", "start", "complete"],
         "cancelled": ["cancel"],
+        "on_hold": ["release", "hold"],
     }[status]
     for step in steps:
-        order = ok(await act(client, order, step))
+        order = ok(await act(client, order, step, {"reason": "x"} if step == "hold" else None))
     assert order["status"] == status
     return order
 
@@ -79,6 +84,9 @@ async def perform(
         "output": ("outputs", {"quantity": 1}),
         "scrap": ("scrap", {"quantity": 1, "reason": "x"}),
         "operation": ("operations/10/complete", None),
+        "hold": ("hold", {"reason": "x"}),
+        "split": ("split", {"quantity": 1}),
+        "return": ("returns", {"lines": [{"item_id": component_id, "quantity": 1}]}),
     }
     endpoint, body = bodies.get(action, (action, None))
     if body is None:
@@ -126,7 +134,11 @@ async def test_state_table_lets_every_allowed_action_through(
     w = await world(client)
     shared = await order_in(client, w, status)  # for the actions that keep the status
     for action in ALLOWED[status]:
-        order = await order_in(client, w, status) if action in TARGET else shared
+        moves = action in TARGET or action == "resume"
+        order = await order_in(client, w, status) if moves else shared
+        if action == "return":  # something to give back first
+            issue = {"lines": [{"item_id": w["component"], "quantity": 1}]}
+            order = ok(await act(client, order, "consumptions", issue))
         response = await perform(client, order, action, w["component"])
         if response.status_code >= 400:
             assert response.json().get("code") != "invalid_transition", (action, response.text)
@@ -134,7 +146,11 @@ async def test_state_table_lets_every_allowed_action_through(
         if action == "availability":
             assert body["order_id"] == order["id"]
             continue
-        assert body["status"] == TARGET.get(action, status), action
+        if action == "split":
+            assert body["new"]["status"] == status
+            body = body["original"]
+        expected = order["held_from"] if action == "resume" else TARGET.get(action, status)
+        assert body["status"] == expected, action
         assert body["version"] > order["version"], action
         assert body["allowed_actions"] == list(ALLOWED[body["status"]]), action
         if order is shared:

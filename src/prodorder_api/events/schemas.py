@@ -18,6 +18,9 @@ EventType = TypeAliasType(
         "production_order.output_recorded",
         "production_order.completed",
         "production_order.cancelled",
+        "production_order.held",
+        "production_order.resumed",
+        "production_order.split",
         "stock.changed",
     ],
 )

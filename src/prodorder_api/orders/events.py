@@ -29,6 +29,9 @@ TYPES: Final[dict[str, tuple[str, ...]]] = {
     "complete": ("completed",),
     "cancel": ("cancelled",),
     "operation_complete": ("operation_completed",),
+    "hold": ("held",),
+    "resume": ("resumed",),
+    "split": ("split",),
 }
 UPDATED: Final = "updated"
 # Cleared with the pending events (on write and on rollback), see ``events.service``.

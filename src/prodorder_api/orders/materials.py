@@ -79,8 +79,8 @@ async def _reserve_free(
     ]
     await ledger.apply(session, moves)
     for move in moves:
-        _hold(order, move.item_id, move.location_id, move.lot_code, move.reserved)
-    await _drop_empty_reservations(session, order)
+        change_held(order, move.item_id, move.location_id, move.lot_code, move.reserved)
+    await drop_empty_reservations(session, order)
     return sum((m.reserved for m in moves), ZERO)
 
 
@@ -95,10 +95,10 @@ async def free_reservations(session: AsyncSession, order: ProductionOrder) -> No
     await ledger.apply(session, moves)
     for reservation in order.reservations:
         reservation.quantity = ZERO
-    await _drop_empty_reservations(session, order)
+    await drop_empty_reservations(session, order)
 
 
-async def _drop_empty_reservations(session: AsyncSession, order: ProductionOrder) -> None:
+async def drop_empty_reservations(session: AsyncSession, order: ProductionOrder) -> None:
     """Reservations down to 0 go: with one ``DELETE`` where the ORM would send one per
     row, the collection then set without the ORM noticing. While the collection holds
     a reservation added in this request (not stored yet, so the ORM must still insert
@@ -119,7 +119,7 @@ async def _drop_empty_reservations(session: AsyncSession, order: ProductionOrder
     set_committed_value(order, "reservations", kept)
 
 
-def _hold(
+def change_held(
     order: ProductionOrder, item_id: uuid.UUID, location_id: uuid.UUID, lot: str, delta: Decimal
 ) -> None:
     for reservation in order.reservations:
@@ -128,7 +128,7 @@ def _hold(
             location_id,
             lot,
         ):
-            reservation.quantity += delta  # at 0, see _drop_empty_reservations
+            reservation.quantity += delta  # at 0, see drop_empty_reservations
             return
     if delta > 0:
         order.reservations.append(
@@ -163,7 +163,7 @@ async def issue(
     for wanted in issues:
         moves += _issue_moves(order, items[wanted.item_id], free[wanted.item_id], wanted, rank)
     movements = await ledger.apply(session, moves)
-    await _drop_empty_reservations(session, order)
+    await drop_empty_reservations(session, order)
     consumed: dict[uuid.UUID, Decimal] = defaultdict(lambda: ZERO)
     for wanted in issues:
         consumed[wanted.item_id] += wanted.quantity
@@ -210,7 +210,7 @@ def _issue_moves(
         take = min(reservation.quantity, remaining)
         moves.append(Move(quantity=-take, reserved=-take, lot_code=reservation.lot_code, **base))
         # Held no more; a failure later rolls the whole request back, this included.
-        _hold(order, item.id, order.location_id, reservation.lot_code, -take)
+        change_held(order, item.id, order.location_id, reservation.lot_code, -take)
         remaining -= take
     if remaining <= 0:
         return moves

@@ -21,15 +21,13 @@ from prodorder_api.db import Base, UTCDateTime, utcnow
 from prodorder_api.ids import new_id
 from prodorder_api.money import ZERO, Exact, div
 
-STATUSES = ("planned", "released", "in_progress", "completed", "cancelled")
-
 
 class ProductionOrder(Base):
     __tablename__ = "production_orders"
     __table_args__ = (
         CheckConstraint("quantity > 0", name="quantity_positive"),
         CheckConstraint(
-            "status IN ('planned', 'released', 'in_progress', 'completed', 'cancelled')",
+            "status IN ('planned', 'released', 'in_progress', 'on_hold', 'completed', 'cancelled')",
             name="status",
         ),
         Index("ix_production_orders_status_id", "status", "id"),
@@ -54,6 +52,12 @@ class ProductionOrder(Base):
     notes: Mapped[str | None] = mapped_column(String(4000))
     # Set on the orders a production plan's ``firm`` created.
     production_plan_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("production_plans.id"))
+    # On hold: the status to resume to. Split off or backordered: the order it came from;
+    # completed with a backorder: the order made for the rest.
+    held_from: Mapped[str | None] = mapped_column(String(16))
+    split_from: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("production_orders.id"))
+    backorder_of: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("production_orders.id"))
+    backorder_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
     produced_quantity: Mapped[Decimal] = mapped_column(Exact, default=ZERO)
     scrapped_quantity: Mapped[Decimal] = mapped_column(Exact, default=ZERO)
     # Costing: material_cost is Σ consumption value, labour_cost Σ time booked;

@@ -20,7 +20,7 @@ from prodorder_api.concurrency import ANY, Precondition
 from prodorder_api.errors import ValidationFailed
 from prodorder_api.items.models import Item
 from prodorder_api.money import EXACT_CONTEXT, ZERO, div, mul, quantize
-from prodorder_api.orders import materials
+from prodorder_api.orders import bending, materials
 from prodorder_api.orders.materials import Issue
 from prodorder_api.orders.models import ProductionOrder
 from prodorder_api.orders.schemas import CompleteRequest, ConsumptionRequest, OutputRequest
@@ -96,11 +96,13 @@ async def complete(
         await _settle(session, order)
     await materials.free_reservations(session, order)
     unfinished = [op.sequence for op in order.operations if op.status != "done"]
+    rest = await bending.backorder(session, order) if data.backorder else None
     record(
         order,
         "complete",
         output_quantity=str(final),
         unfinished_operations=unfinished or None,
+        backorder_id=str(rest.id) if rest else None,
     )
     return order
 

@@ -27,7 +27,7 @@ from prodorder_api.ids import parse_id
 from prodorder_api.orders import repository
 from prodorder_api.orders.models import ProductionOrder
 from prodorder_api.orders.presenter import present, summary
-from prodorder_api.orders.schemas import OrderSummary
+from prodorder_api.orders.schemas import OrderSummary, SplitResult
 from prodorder_api.pagination import Page, PageParams
 from prodorder_api.routing import JsonBody
 
@@ -133,6 +133,25 @@ async def order_json(order: ProductionOrder, status_code: int = 200) -> JsonBody
     session.info.setdefault(_PRESENTED, {})[order.id] = (order.version, body)
     response = JsonBody(body, status_code=status_code)
     response.headers["ETag"] = etag(order.version)
+    return response
+
+
+async def split_json(original: ProductionOrder, new: ProductionOrder) -> JsonBody:
+    """``{original, new}`` (``SplitResult``) with the original's ``ETag``; each order's
+    document kept for its event, as ``order_json`` does."""
+    session = async_object_session(original)
+    if session is None:
+        raise RuntimeError("an order must be in a session to be rendered")
+    documents = []
+    for order in (original, new):
+        await session.run_sync(repository.load_children, order)
+        document = present(order)
+        body = document.model_dump_json().encode()
+        session.info.setdefault(_PRESENTED, {})[order.id] = (order.version, body)
+        documents.append(document)
+    result = SplitResult(original=documents[0], new=documents[1])
+    response = JsonBody(result.model_dump_json().encode())
+    response.headers["ETag"] = etag(original.version)
     return response
 
 

@@ -10,12 +10,21 @@ from prodorder_api.concurrency import IfMatch
 from prodorder_api.deps import Paging, Session
 from prodorder_api.errors import problem_responses
 from prodorder_api.fields import AwareDatetime
-from prodorder_api.orders import operations, production, read, service, workorder
+from prodorder_api.orders import (
+    bending,
+    operations,
+    production,
+    read,
+    returns,
+    service,
+    workorder,
+)
 from prodorder_api.orders.schemas import (
     Availability,
     CancelRequest,
     CompleteRequest,
     ConsumptionRequest,
+    HoldRequest,
     OrderCreate,
     OrderOut,
     OrderStatus,
@@ -23,7 +32,10 @@ from prodorder_api.orders.schemas import (
     OrderUpdate,
     OutputRequest,
     ReleaseRequest,
+    ReturnRequest,
     ScrapRequest,
+    SplitRequest,
+    SplitResult,
     TimeBooking,
 )
 from prodorder_api.orders.states import lifecycle_markdown
@@ -274,6 +286,68 @@ async def cancel_production_order(
     return await read.order_json(
         await service.cancel(session, order_id, body.reason if body else None, if_match)
     )
+
+
+@router.post(
+    "/{order_id}/hold",
+    response_model=OrderOut,
+    summary="Hold the order",
+    responses=ACTION_ERRORS,
+    description="From `released` or `in_progress` to `on_hold`: the line stops. Reservations "
+    "stay; every stock, output and operation action is 409 `invalid_transition` until "
+    "`resume`. `held_from` names the status it will resume to." + LIFECYCLE,
+)
+async def hold_production_order(
+    order_id: str, body: HoldRequest, session: Session, if_match: IfMatch
+) -> Response:
+    return await read.order_json(await bending.hold(session, order_id, body.reason, if_match))
+
+
+@router.post(
+    "/{order_id}/resume",
+    response_model=OrderOut,
+    summary="Resume a held order",
+    responses=ACTION_ERRORS,
+    description="Back to the status it was held from (`held_from`)." + LIFECYCLE,
+)
+async def resume_production_order(order_id: str, session: Session, if_match: IfMatch) -> Response:
+    return await read.order_json(await bending.resume(session, order_id, if_match))
+
+
+@router.post(
+    "/{order_id}/split",
+    response_model=SplitResult,
+    summary="Split the order in two",
+    responses=ACTION_ERRORS,
+    description="Carves `quantity` (more than 0, less than the order's, else 422) off into "
+    "a new order in the same status, with the same item, BOM, locations, dates, priority, "
+    "reference and notes, and `split_from` naming the original. Requirements and planned "
+    "minutes are recomputed on both; a released order's reservations are divided so the "
+    "new order gets what its requirements need first and the rest stays (Σ reserved is "
+    "unchanged). `ETag` and `If-Match` are the original's." + LIFECYCLE,
+)
+async def split_production_order(
+    order_id: str, body: SplitRequest, session: Session, if_match: IfMatch
+) -> Response:
+    original, new = await bending.split(session, order_id, body.quantity, if_match)
+    return await read.split_json(original, new)
+
+
+@router.post(
+    "/{order_id}/returns",
+    response_model=OrderOut,
+    summary="Return unused components",
+    responses=ACTION_ERRORS,
+    description="Components issued to the order but not used go back to the order's "
+    "location (movement type `return`), valued at the order's average consumption cost of "
+    "that item, which leaves the order's `material_cost`. Returning more than the order "
+    "consumed of an item (and of a lot, for lot-tracked items) is 409 `conflict`; serial-"
+    "tracked components cannot be returned this way (422)." + LIFECYCLE,
+)
+async def return_production_order_components(
+    order_id: str, body: ReturnRequest, session: Session, if_match: IfMatch
+) -> Response:
+    return await read.order_json(await returns.give_back(session, order_id, body, if_match))
 
 
 Sequence = Annotated[int, Path(ge=1, le=100_000, description="The operation's sequence.")]

@@ -103,6 +103,34 @@ class CompleteRequest(RequestModel):
     lot_code: LotCode | None = None
     expiry_date: date | None = None
     serials: list[Serial] | None = Field(default=None, max_length=10_000)
+    backorder: bool = Field(
+        default=False,
+        description="When produced + scrapped stays below the quantity, make a planned "
+        "order for the rest (`backorder_of` names this one; this one's `backorder_id` "
+        "names it).",
+    )
+
+
+class HoldRequest(RequestModel):
+    reason: Text = Field(min_length=1, description="Why the line stopped; kept in the history.")
+
+
+class SplitRequest(RequestModel):
+    quantity: PositiveDecimal = Field(
+        description="Carved off into a new order; more than 0, less than the order's quantity."
+    )
+
+
+class ReturnLine(RequestModel):
+    item_id: uuid.UUID
+    quantity: PositiveDecimal
+    lot_code: LotCode | None = Field(
+        default=None, description="Required for lot-tracked components: the lot going back."
+    )
+
+
+class ReturnRequest(RequestModel):
+    lines: list[ReturnLine] = Field(min_length=1, max_length=1000)
 
 
 class TimeBooking(RequestModel):
@@ -180,6 +208,14 @@ class OrderOut(ResponseModel):
     production_plan_id: uuid.UUID | None = Field(
         description="The production plan whose `firm` created the order; null otherwise."
     )
+    held_from: OrderStatus | None = Field(
+        description="While `on_hold`: the status `resume` returns to; null otherwise."
+    )
+    split_from: uuid.UUID | None = Field(description="The order this one was split off.")
+    backorder_of: uuid.UUID | None = Field(description="The order this one finishes.")
+    backorder_id: uuid.UUID | None = Field(
+        description="The planned order made for the rest when this one completed short."
+    )
     material_cost: DecimalOut = Field(description="Σ value of the components consumed.")
     labour_cost: DecimalOut = Field(description="Σ value of the time booked on operations.")
     output_value: DecimalOut = Field(description="Cost relieved to finished goods so far.")
@@ -226,3 +262,8 @@ class Availability(ResponseModel):
     order_id: uuid.UUID
     status: AvailabilityStatus
     components: list[ComponentAvailability]
+
+
+class SplitResult(ResponseModel):
+    original: "OrderOut" = Field(description="The order split, less the quantity carved off.")
+    new: "OrderOut" = Field(description="The new order, `split_from` the original.")

@@ -91,7 +91,7 @@ def record(order: ProductionOrder, action: str, **details: Any) -> None:
     """History entry, status change (``states.TARGET``), version bump and outbox
     event(s) for one action."""
     now = utcnow()
-    to_status: str = states.TARGET.get(action, order.status)  # type: ignore[call-overload]
+    to_status = states.target(order.status, action, order.held_from)
     entry = OrderEvent(
         order_id=order.id,
         action=action,
@@ -107,7 +107,7 @@ def record(order: ProductionOrder, action: str, **details: Any) -> None:
     if to_status != order.status:
         metrics.note_transition(order, action, order.status, to_status)
         stamp = states.STAMPED.get(to_status)  # type: ignore[call-overload]
-        if stamp:
+        if stamp and action != "resume":  # back where it was: its stamp stands
             setattr(order, stamp, now)
         order.status = to_status
     order.version += 1
@@ -209,6 +209,11 @@ async def place(session: AsyncSession, new_orders: Sequence[NewOrder]) -> list[P
     return orders
 
 
+async def bom_of(session: AsyncSession, order: ProductionOrder) -> Bom:
+    """The order's BOM, with its lines and operations."""
+    return await _bom_for(session, order.item_id, order.bom_id)
+
+
 async def _bom_for(session: AsyncSession, item_id: uuid.UUID, bom_id: uuid.UUID) -> Bom:
     """The named BOM, with its lines and operations, which must make the item."""
     bom = await session.scalar(
@@ -269,21 +274,28 @@ async def update(
         if order.status != "planned" and changes["quantity"] != order.quantity:
             raise Conflict(f"quantity can change only while planned; the order is {order.status}")
         if changes["quantity"] != order.quantity:
-            bom = await _bom_for(session, order.item_id, order.bom_id)
-            for requirement, fresh in zip(
-                order.requirements, _requirements(bom, changes["quantity"]), strict=False
-            ):
-                requirement.required_quantity = fresh.required_quantity
-            for operation, planned in zip(
-                order.operations, _operations(bom, changes["quantity"]), strict=False
-            ):
-                operation.planned_minutes = planned.planned_minutes
+            await resize(session, order, changes.pop("quantity"))
+            changes["quantity"] = order.quantity
     if not changes:
         return order
     for name, value in changes.items():
         setattr(order, name, value)
     record(order, "update", changes=sorted(changes))
     return order
+
+
+async def resize(session: AsyncSession, order: ProductionOrder, quantity: Decimal) -> Bom:
+    """A new quantity, with the requirements and planned minutes its BOM gives for it;
+    returns the BOM (lines and operations loaded)."""
+    bom = await bom_of(session, order)
+    order.quantity = quantity
+    fresh = {r.component_item_id: r for r in _requirements(bom, quantity)}
+    for requirement in order.requirements:
+        if requirement.component_item_id in fresh:
+            requirement.required_quantity = fresh[requirement.component_item_id].required_quantity
+    for operation, planned in zip(order.operations, _operations(bom, quantity), strict=False):
+        operation.planned_minutes = planned.planned_minutes
+    return bom
 
 
 async def availability(session: AsyncSession, order_id: str) -> Availability:

@@ -64,7 +64,9 @@ async def get_production_report(
     return await production.production(session, date_from, date_to, item_id, utcnow().date())
 
 
-ShortageStatus = TypeAliasType("ShortageStatus", Literal["planned", "released", "in_progress"])
+ShortageStatus = TypeAliasType(
+    "ShortageStatus", Literal["planned", "released", "in_progress", "on_hold"]
+)
 
 
 @router.get(
@@ -77,7 +79,10 @@ async def get_shortage_report(
     session: Session,
     status: Annotated[
         list[ShortageStatus] | None,
-        Query(description="Orders to count; repeat for several. Default: planned and released."),
+        Query(
+            description="Orders to count; repeat for several. Default: planned, released "
+            "and on_hold."
+        ),
     ] = None,
     item_id: Annotated[uuid.UUID | None, Query(description="Only this component.")] = None,
     location_id: Annotated[

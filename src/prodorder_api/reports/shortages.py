@@ -28,7 +28,8 @@ from prodorder_api.reports.schemas import ShortageReport
 from prodorder_api.stock.models import StockBalance
 
 R, P, B, H = OrderRequirement, ProductionOrder, StockBalance, OrderReservation
-DEFAULT_STATUSES = ("planned", "released")
+# A held order still needs its components when it resumes: counted by default.
+DEFAULT_STATUSES = ("planned", "released", "on_hold")
 
 
 def _zero() -> BindParameter[Decimal]:

@@ -24,6 +24,7 @@ MOVEMENT_TYPES = (
     "consumption",
     "output",
     "scrap",
+    "return",
 )
 NO_LOT = ""  # balances and movements of untracked items; shown as null
 
@@ -67,7 +68,7 @@ class StockMovement(Base):
     __table_args__ = (
         CheckConstraint(
             "type IN ('receipt', 'adjustment', 'transfer_out', 'transfer_in', "
-            "'consumption', 'output', 'scrap')",
+            "'consumption', 'output', 'scrap', 'return')",
             name="type",
         ),
         Index("ix_stock_movements_item_id_id", "item_id", "id"),

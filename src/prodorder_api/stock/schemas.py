@@ -23,7 +23,14 @@ from prodorder_api.fields import (
 MovementType = TypeAliasType(
     "MovementType",
     Literal[
-        "receipt", "adjustment", "transfer_out", "transfer_in", "consumption", "output", "scrap"
+        "receipt",
+        "adjustment",
+        "transfer_out",
+        "transfer_in",
+        "consumption",
+        "output",
+        "scrap",
+        "return",
     ],
 )
 Serials = list[Serial]
