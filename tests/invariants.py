@@ -108,6 +108,14 @@ async def broken_invariants(engine: AsyncEngine) -> list[str]:
                     f"{entries} (order {booked}) != output {received} (order {output}) "
                     f"+ scrap {scrap}"
                 )
+        # An unbuild moves value, never makes or loses it: Σ out == Σ in, exactly.
+        for unbuild_id, value in await conn.execute(
+            select(M.unbuild_order_id, func.sum(M.value))
+            .where(M.unbuild_order_id.is_not(None))
+            .group_by(M.unbuild_order_id)
+        ):
+            if value != 0:
+                problems.append(f"unbuild {unbuild_id}: its movements' values sum to {value}")
         problems += await _broken_outbox(conn)
     return problems
 

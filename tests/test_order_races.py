@@ -584,3 +584,24 @@ async def test_20_returns_racing_on_one_order_never_give_back_more_than_was_used
     paid = -sum(Decimal(m["value"]) for m in consumed)
     assert Decimal(final["material_cost"]) == paid - sum(Decimal(m["value"]) for m in moves)
     await assert_balances_sane(live, part["id"])
+
+
+async def test_10_unbuilds_race_for_the_last_5_units(live: httpx.AsyncClient) -> None:
+    product = await create_item(live, name="Unbuilt product")
+    part = await create_item(live, name="Recovered part")
+    await create_bom(live, product["id"], [(part["id"], 2)])
+    await receive(live, product["id"], 5, unit_cost="7")
+    body = {"item_id": product["id"], "quantity": "1"}
+
+    responses, took = await race([live.post("/v1/unbuild-orders", json=body) for _ in range(10)])
+
+    assert_sane(responses)
+    codes = Counter(r.status_code for r in responses)
+    assert codes == {201: 5, 409: 5}, [_body(r) for r in responses]
+    for response in responses:
+        if response.status_code == 409:
+            problem(response, 409, "insufficient_stock")
+    report("10 unbuilds of the last 5 units", seconds=f"{took:.2f}")
+    assert Decimal((await assert_balances_sane(live, product["id"]))["on_hand"]) == 0
+    recovered = await assert_balances_sane(live, part["id"])
+    assert Decimal(recovered["on_hand"]) == 10 and Decimal(recovered["value"]) == 35

@@ -30,6 +30,7 @@ from prodorder_api.ratelimit import RateLimits
 from prodorder_api.reports.router import router as reports_router
 from prodorder_api.settings import Settings, get_settings
 from prodorder_api.stock.router import router as stock_router
+from prodorder_api.unbuild.router import router as unbuild_router
 from prodorder_api.webhooks import dispatcher
 from prodorder_api.webhooks.router import router as webhooks_router
 from prodorder_api.workcenters.router import router as work_centers_router
@@ -70,6 +71,10 @@ TAGS = [
     },
     {"name": "work-centers", "description": "Where operations are done, at what rate."},
     {
+        "name": "unbuild-orders",
+        "description": "Finished goods taken apart: their components back in stock, exactly.",
+    },
+    {
         "name": "reports",
         "description": "Shortages, stock valuation, consumption, production and capacity,"
         " computed in SQL.",
@@ -105,6 +110,7 @@ ROUTERS = (
     reports_router,
     events_router,
     webhooks_router,
+    unbuild_router,
     api_keys_router,
 )
 

@@ -17,6 +17,7 @@ from prodorder_api.orders.models import (
 )
 from prodorder_api.planning.models import PlanLine, PlanProposal, ProductionPlan
 from prodorder_api.stock.models import Lot, SerialNumber, StockBalance, StockMovement
+from prodorder_api.unbuild.models import UnbuildOrder
 from prodorder_api.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookSubscription
 from prodorder_api.workcenters.models import WorkCenter
 
@@ -44,6 +45,7 @@ __all__ = [
     "SerialNumber",
     "StockBalance",
     "StockMovement",
+    "UnbuildOrder",
     "WebhookAttempt",
     "WebhookDelivery",
     "WebhookSubscription",

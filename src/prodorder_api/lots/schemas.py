@@ -6,6 +6,7 @@ from pydantic import Field
 from typing_extensions import TypeAliasType
 
 from prodorder_api.fields import DecimalOut, ResponseModel
+from prodorder_api.orders.schemas import OrderStatus
 
 TraceDirection = TypeAliasType("TraceDirection", Literal["backward", "forward"])
 Direction = TraceDirection
@@ -30,13 +31,17 @@ class TraceRow(ResponseModel):
         description="The lot one level closer to the traced lot that this one is linked to "
         "(the traced lot itself at level 1)."
     )
-    production_order_id: uuid.UUID = Field(
+    production_order_id: uuid.UUID | None = Field(
         description="The order that links them: forward, the order that made this lot; "
-        "backward, the order that consumed it."
+        "backward, the order that consumed it. Null for a link through an unbuild."
     )
-    production_order_number: str = Field(examples=["MO-000042"])
-    production_order_status: str
+    production_order_number: str | None = Field(examples=["MO-000042"])
+    production_order_status: OrderStatus | None
     reference: str | None = Field(description="The order's `reference` (e.g. webshop order).")
+    unbuild_order_id: uuid.UUID | None = Field(
+        description="The unbuild that links them: forward, the unbuild that took the traced "
+        "side apart into this lot; backward, the unbuild this lot was recovered from."
+    )
 
 
 class LotTrace(ResponseModel):

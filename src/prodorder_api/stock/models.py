@@ -25,6 +25,8 @@ MOVEMENT_TYPES = (
     "output",
     "scrap",
     "return",
+    "disassembly",
+    "recovery",
 )
 NO_LOT = ""  # balances and movements of untracked items; shown as null
 
@@ -68,7 +70,7 @@ class StockMovement(Base):
     __table_args__ = (
         CheckConstraint(
             "type IN ('receipt', 'adjustment', 'transfer_out', 'transfer_in', "
-            "'consumption', 'output', 'scrap', 'return')",
+            "'consumption', 'output', 'scrap', 'return', 'disassembly', 'recovery')",
             name="type",
         ),
         Index("ix_stock_movements_item_id_id", "item_id", "id"),
@@ -76,6 +78,7 @@ class StockMovement(Base):
         Index("ix_stock_movements_item_id_lot_code", "item_id", "lot_code"),
         Index("ix_stock_movements_location_id", "location_id"),
         Index("ix_stock_movements_production_order_id", "production_order_id"),
+        Index("ix_stock_movements_unbuild_order_id", "unbuild_order_id"),
         Index("ix_stock_movements_created_at", "created_at"),
     )
 
@@ -89,6 +92,8 @@ class StockMovement(Base):
     # Signed inventory value of the movement; Σ per item == items.stock_value.
     value: Mapped[Decimal] = mapped_column(Exact)
     production_order_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    # Set on an unbuild's disassembly and recovery movements.
+    unbuild_order_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
     reference: Mapped[str | None] = mapped_column(String(200))
     reason: Mapped[str | None] = mapped_column(String(2000))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
@@ -123,6 +128,7 @@ class Movement:
     unit_cost: Decimal
     value: Decimal
     production_order_id: uuid.UUID | None
+    unbuild_order_id: uuid.UUID | None
     reference: str | None
     reason: str | None
     created_at: datetime

@@ -25,6 +25,7 @@ class Move:
     expiry_date: date | None = None  # inbound lot only
     serials: tuple[str, ...] = ()
     production_order_id: uuid.UUID | None = None
+    unbuild_order_id: uuid.UUID | None = None
     reference: str | None = None
     reason: str | None = None
 

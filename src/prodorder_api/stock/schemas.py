@@ -31,6 +31,8 @@ MovementType = TypeAliasType(
         "output",
         "scrap",
         "return",
+        "disassembly",
+        "recovery",
     ],
 )
 Serials = list[Serial]
@@ -100,6 +102,10 @@ class MovementOut(ResponseModel):
     unit_cost: DecimalOut
     value: DecimalOut = Field(description="Signed inventory value: quantity × unit cost, rounded.")
     production_order_id: uuid.UUID | None
+    unbuild_order_id: uuid.UUID | None = Field(
+        default=None,
+        description="The unbuild order of a `disassembly` or `recovery` movement."
+    )
     reference: str | None
     reason: str | None
     created_at: datetime
