@@ -41,6 +41,7 @@ LOOPBACK = "127.0.0.1"
 # Bounds for a hung page on a loaded machine (2 shared cores), never speed requirements.
 TIMEOUT_MS = 60_000
 LOCAL_SCHEMES = ("data", "blob", "about")
+expect.set_options(timeout=TIMEOUT_MS)  # every assertion below waits this long at most
 
 
 @pytest.fixture(scope="module")
@@ -146,19 +147,15 @@ async def test_swagger_ui_runs_list_items_with_a_key_and_nothing_from_outside(
     errors = _errors(page)
     await page.goto(f"{server.base_url}/docs", wait_until="load")
     assert watch.outside() == [], f"/docs reached out: {watch.outside()}"
-    await expect(page.locator(".swagger-ui .info .title")).to_contain_text(
-        "prodorder-api", timeout=TIMEOUT_MS
-    )
+    await expect(page.locator(".swagger-ui .info .title")).to_contain_text("prodorder-api")
 
     await page.get_by_role("button", name="Authorize").first.click()
     dialog = page.locator(".modal-ux")
     await dialog.get_by_label("auth-bearer-value").fill(server.token)
     await dialog.get_by_role("button", name="Apply credentials").click()
-    await expect(dialog.get_by_role("button", name="Remove authorization")).to_be_visible(
-        timeout=TIMEOUT_MS
-    )
+    await expect(dialog.get_by_role("button", name="Remove authorization")).to_be_visible()
     await dialog.get_by_role("button", name="Close").click()
-    await expect(dialog).to_have_count(0, timeout=TIMEOUT_MS)
+    await expect(dialog).to_have_count(0)
 
     operation = page.locator("#operations-items-listItems")
     await operation.locator(".opblock-summary").click()
@@ -172,7 +169,7 @@ async def test_swagger_ui_runs_list_items_with_a_key_and_nothing_from_outside(
     assert sent.get("authorization") == f"Bearer {server.token}"
     assert response.status == 200, await response.text()
     shown = operation.locator(".live-responses-table .response .response-col_status")
-    await expect(shown.first).to_have_text("200", timeout=TIMEOUT_MS)
+    await expect(shown.first).to_have_text("200")
     await expect(operation.locator(".live-responses-table")).to_contain_text('"data"')
 
     # The viewport with the live answer in it (the whole page is some 18,000 px tall).
@@ -237,16 +234,16 @@ async def test_the_html_work_order_shows_styled_under_its_policy_with_its_qr_cod
 
         await expect(
             page.get_by_role("heading", name=f"Work order {order['number']}")
-        ).to_be_visible(timeout=TIMEOUT_MS)
+        ).to_be_visible()
         assert violations == [], violations
         cell = page.locator("td").first
-        await expect(cell).to_have_css("border-top-style", "solid", timeout=TIMEOUT_MS)
+        await expect(cell).to_have_css("border-top-style", "solid")
         await expect(cell).to_have_css("border-top-width", "1px")
         await expect(cell).to_have_css("border-top-color", "rgb(153, 153, 153)")
         await expect(page.locator("table").first).to_have_css("border-collapse", "collapse")
         await expect(page.locator("th").first).to_have_css("background-color", "rgb(238, 238, 238)")
         qr = page.locator(".code svg")
-        await expect(qr).to_be_visible(timeout=TIMEOUT_MS)
+        await expect(qr).to_be_visible()
         box = await qr.bounding_box()
         assert box is not None and box["width"] > 50 and box["height"] > 50, box
 
