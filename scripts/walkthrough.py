@@ -191,6 +191,7 @@ SUBSTITUTIONS: list[tuple[re.Pattern[str], str]] = [
     (re.compile(r"\bpo_[A-Za-z0-9_-]+"), "<token>"),
     (re.compile(r"\bwhsec_[A-Za-z0-9+/=]+"), "<secret>"),
     (re.compile(r"\bMO-\d+\b"), "MO-<n>"),
+    (re.compile(r"//127\.0\.0\.1:\d+"), "//127.0.0.1:<port>"),
     (re.compile(r'("next_cursor": )"[^"]*"'), r'\1"<cursor>"'),
     (re.compile(r'("duration_ms": )[\d.]+'), r"\1<ms>"),
 ]
