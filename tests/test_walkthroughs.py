@@ -7,13 +7,19 @@ scripts/walkthrough.py for the convention. After a deliberate change of output,
 ``.venv/bin/python scripts/walkthrough.py --update`` rewrites the pages.
 """
 
+import importlib.util
+import os
+import re
 import shutil
+import subprocess
 from pathlib import Path
+from types import ModuleType
 
 import pytest
-from scripts.live_server import LiveServer
+from scripts.live_server import LiveServer, live_server
 from scripts.walkthrough import (
     OWN_SERVER,
+    ROOT,
     Block,
     Normaliser,
     PageRun,
@@ -24,6 +30,8 @@ from scripts.walkthrough import (
     run_page,
 )
 
+from prodorder_api.orders.states import ALLOWED, TARGET
+from prodorder_api.settings import Settings
 from tests.conftest import postgres_server_url
 
 # The jobs issue 19 asks a page for; a page that goes missing fails here.
@@ -112,3 +120,74 @@ def test_a_variable_no_block_set_fails_the_page(tmp_path: Path) -> None:
     run = run_page(page, nowhere)
     assert run.failure is not None and "page.md:5" in run.failure
     assert "FLOUR: unbound variable" in run.failure
+
+
+def test_the_readmes_taste_of_the_api_prints_what_its_comments_say(tmp_path: Path) -> None:
+    readme = (ROOT / "README.md").read_text()
+    found = re.search(r"## A taste of the API\n\n```sh\n(.*?)```", readme, re.S)
+    assert found, "README.md has no 'A taste of the API' block"
+    code = found.group(1)
+    expected = [m.group(1) for m in re.finditer(r"^# (\{.*?\})(?:\s|$)", code, re.M)]
+    assert len(expected) >= 2
+    with live_server(tmp_path) as server:
+        run = subprocess.run(
+            ["bash", "-euo", "pipefail", "-c", code.replace("API=http://127.0.0.1:8000/v1", "")],
+            env={
+                "PATH": os.environ["PATH"],
+                "API": f"{server.base_url}/v1",
+                "PRODORDER_KEY": server.token,
+            },
+            capture_output=True,
+            text=True,
+            timeout=60,
+            cwd=tmp_path,
+        )
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.split("\n")[:-1] == expected
+
+
+def _hooks() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("docs_hooks", ROOT / "docs" / "hooks.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_lifecycle_page_is_drawn_from_the_state_table() -> None:
+    hooks = _hooks()
+    block = hooks.lifecycle_block()
+    assert hooks.page_block(hooks.PAGE.read_text()) == block, "run .venv/bin/python docs/hooks.py"
+    for status, actions in ALLOWED.items():
+        for action in actions:
+            if action in TARGET:
+                assert f"{status} --> {TARGET[action]}: {action}" in block
+
+
+def _readme_settings() -> dict[str, str]:
+    readme = (ROOT / "README.md").read_text()
+    table = readme.split("[start:settings]")[1].split("[end:settings]")[0]
+    rows = re.findall(r"^\| `([A-Z_]+)` \| ([^|]+) \|", table, re.M)
+    return {name: default.strip().strip("`") for name, default in rows}
+
+
+def test_the_settings_table_names_every_setting_with_its_default() -> None:
+    documented = _readme_settings()
+    for name, field in Settings.model_fields.items():
+        alias = field.alias or name.upper()
+        assert alias in documented, f"README's settings table misses {alias}"
+        default = field.default
+        if default is None:
+            assert documented[alias] in {"none", "off"}, alias
+        elif isinstance(default, bool):
+            assert documented[alias] == str(default).lower(), alias
+        else:
+            number = default if not isinstance(default, float) else f"{default:g}"
+            assert documented[alias] == str(number), alias
+    read_elsewhere = {"PRODORDER_TRACE_SQL", "PROMETHEUS_MULTIPROC_DIR"}
+    tests_only = {"TEST_DATABASE_URL", "TEST_REDIS_URL", "CI"}
+    aliases = {field.alias for field in Settings.model_fields.values()}
+    assert set(documented) == aliases | read_elsewhere | tests_only
+    source = "\n".join(p.read_text() for p in (ROOT / "src").rglob("*.py"))
+    for name in read_elsewhere:
+        assert name in source, name
