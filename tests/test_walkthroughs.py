@@ -19,6 +19,7 @@ import pytest
 from scripts.live_server import LiveServer, live_server
 from scripts.walkthrough import (
     OWN_SERVER,
+    PAGES,
     ROOT,
     Block,
     Normaliser,
@@ -191,3 +192,14 @@ def test_the_settings_table_names_every_setting_with_its_default() -> None:
     source = "\n".join(p.read_text() for p in (ROOT / "src").rglob("*.py"))
     for name in read_elsewhere:
         assert name in source, name
+
+
+def test_walkthrough_commands_are_bash_blocks_so_they_run() -> None:
+    """A ```sh block is shown, not run: on a walkthrough page only the server's start."""
+    for page in [*pages(), PAGES / "index.md"]:
+        shown = re.findall(r"^```(?:sh|shell|console)\n(.*?)^```$", page.read_text(), re.M | re.S)
+        for block in shown:
+            for line in block.strip().split("\n"):
+                assert re.fullmatch(r"([A-Z_]+=\S+ )*(make run|\.venv/bin/python .*)", line), (
+                    f"{page.name}: a command the runner skips: {line}"
+                )
