@@ -23,23 +23,40 @@ BLOCK = re.compile(re.escape(START) + r"\n(.*?)" + re.escape(END), re.S)
 
 
 def lifecycle_block() -> str:
-    """The Mermaid diagram and the table of allowed actions, from the state table."""
-    from prodorder_api.orders.states import ALLOWED, TARGET, lifecycle_markdown
+    """The Mermaid diagram and the table of allowed actions, from the state table.
+
+    An action in ``TARGET`` is an arrow to its status. Any other action is asked of
+    ``states.target`` once for each status an order can have come from (``resume``
+    goes back to where the order was held from): an arrow wherever it leads
+    elsewhere, else a note that the status allows it and stays.
+    """
+    from prodorder_api.orders.states import ALLOWED, TARGET, lifecycle_markdown, target
 
     statuses = list(ALLOWED)
+    came_from = {
+        status: [
+            s for s, actions in ALLOWED.items() if any(TARGET.get(a) == status for a in actions)
+        ]
+        for status in statuses
+    }
     lines = ["```mermaid", "stateDiagram-v2", f"    [*] --> {statuses[0]}: create"]
+    notes = []
     for status, actions in ALLOWED.items():
+        staying = []
         for action in actions:
             if action in TARGET:
                 lines.append(f"    {status} --> {TARGET[action]}: {action}")
-    for status, actions in ALLOWED.items():
-        if not actions:
-            lines.append(f"    {status} --> [*]")
-    for status, actions in ALLOWED.items():
-        staying = [a for a in actions if a not in TARGET]
+                continue
+            leads = {target(status, action, origin) for origin in came_from[status]}
+            leads = leads or {target(status, action, None)}
+            if leads == {status}:
+                staying.append(action)
+            for where in sorted(leads - {status}, key=statuses.index):
+                lines.append(f"    {status} --> {where}: {action}")
         if staying:
-            lines.append(f"    note right of {status}: also {', '.join(staying)}")
-    lines.append("```")
+            notes.append(f"    note right of {status}: also {', '.join(staying)}")
+    lines += [f"    {status} --> [*]" for status, actions in ALLOWED.items() if not actions]
+    lines += [*notes, "```"]
     return "\n".join(lines) + "\n\n" + lifecycle_markdown() + "\n"
 
 
