@@ -54,10 +54,12 @@ typecheck: install-dev
 
 # TEST_DATABASE_URL: the PostgreSQL server; ensure-postgres starts a stopped local one.
 # TEST_REDIS_URL: the Redis server (shared rate limits); ensure-redis likewise.
-# Debian's tools some tests drive (the bench targets' wrk and pgbench, and chromium for
-# tests/test_browser.py, which Playwright drives: no browser download), installed when
+# Debian's tools some tests drive (the walkthroughs' jq, the bench targets' wrk and
+# pgbench, and chromium for tests/test_browser.py, which Playwright drives: no browser
+# download), installed when
 # missing, so that under CI=true nothing is skipped for want of them.
 tools:
+	@command -v jq >/dev/null || (apt-get update -qq && apt-get install -y -qq jq)
 	@command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
 	@command -v pgbench >/dev/null || (apt-get update -qq && apt-get install -y -qq postgresql-contrib)
 	@command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium)
@@ -72,8 +74,13 @@ pytest: install-dev tools
 client-check: install-dev
 	$(BIN)/python scripts/client_check.py
 
+# The documentation site (mkdocs.yml, docs/) into site/; --strict: any warning fails.
+.PHONY: docs
+docs: install-dev
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet
+
 # pytest last, so that its summary line closes the output (CI reads it).
-test: lint typecheck client-check pytest
+test: lint typecheck docs client-check pytest
 
 # schemathesis against the real server from its own schema, within a time budget:
 # no 5xx, and every response as documented (scripts/fuzz.py). CI runs it before `make test`.
