@@ -103,8 +103,7 @@ class MovementOut(ResponseModel):
     value: DecimalOut = Field(description="Signed inventory value: quantity × unit cost, rounded.")
     production_order_id: uuid.UUID | None
     unbuild_order_id: uuid.UUID | None = Field(
-        default=None,
-        description="The unbuild order of a `disassembly` or `recovery` movement."
+        default=None, description="The unbuild order of a `disassembly` or `recovery` movement."
     )
     reference: str | None
     reason: str | None
