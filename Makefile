@@ -54,11 +54,14 @@ typecheck: install-dev
 
 # TEST_DATABASE_URL: the PostgreSQL server; ensure-postgres starts a stopped local one.
 # TEST_REDIS_URL: the Redis server (shared rate limits); ensure-redis likewise.
-# Debian's tools some tests drive (the bench targets' wrk and pgbench), installed when
-# missing, so that under CI=true nothing is skipped for want of them.
+# Debian's tools some tests drive (the bench targets' wrk and pgbench, the scale tests'
+# PgBouncer), installed when missing, so that under CI=true nothing is skipped for want
+# of them.
 tools:
 	@command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
 	@command -v pgbench >/dev/null || (apt-get update -qq && apt-get install -y -qq postgresql-contrib)
+	@command -v pgbouncer >/dev/null || [ -x /usr/sbin/pgbouncer ] || \
+		(apt-get update -qq && apt-get install -y -qq pgbouncer)
 
 pytest: install-dev tools
 	@url="$$(scripts/ensure-postgres)" || exit 1; \

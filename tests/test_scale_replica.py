@@ -166,6 +166,37 @@ async def test_the_etag_a_write_returned_never_reads_an_older_order(
         await asyncio.to_thread(replica.resume_replay)
 
 
+async def test_every_get_the_replica_answers_is_a_pure_read(
+    live: httpx.AsyncClient, replica: Replica
+) -> None:
+    """Each GET the document lists, its path filled with a real id where there is one:
+    answered by the replica, where any write fails (a read-only transaction), without a
+    500: none of them writes."""
+    product = await create_item(live)
+    component = await create_item(live)
+    bom = await create_bom(live, product["id"], [(component["id"], 1)])
+    order = await create_order(live, product["id"], 2, bom_id=bom["id"])
+    await asyncio.to_thread(replica.wait_caught_up)
+    ids = {
+        "item_id": product["id"],
+        "bom_id": bom["id"],
+        "order_id": order["id"],
+        "location_id": "MAIN",
+    }
+    document = (await live.get("/openapi.json")).json()
+    answered = {}
+    for path, operations in document["paths"].items():
+        params = [p for p in operations.get("get", {}).get("parameters", []) if p["in"] == "path"]
+        if "get" not in operations or not path.startswith("/v1/"):
+            continue
+        if any(p["name"] not in ids for p in params):
+            continue
+        response = await live.get(path.format(**ids))
+        answered[path] = response.status_code
+        assert response.status_code < 500, f"GET {path}: {response.text}"
+    assert len(answered) >= 20 and list(answered.values()).count(200) >= 15, answered
+
+
 async def test_readyz_reports_the_lag_and_it_returns_to_zero(
     live: httpx.AsyncClient, replica: Replica
 ) -> None:

@@ -27,7 +27,7 @@ from prodorder_api.orders.router import router as orders_router
 from prodorder_api.orders.supply import router as item_stock_router
 from prodorder_api.planning.router import router as planning_router
 from prodorder_api.ratelimit import RateLimits
-from prodorder_api.read_routing import open_replica
+from prodorder_api.read_routing import document_consistency, open_replica
 from prodorder_api.reports.router import router as reports_router
 from prodorder_api.settings import Settings, get_settings
 from prodorder_api.stock.router import router as stock_router
@@ -255,6 +255,7 @@ def openapi_document(app: FastAPI) -> dict[str, Any]:
                 if status[0] in "45":
                     response["content"] = problem
             _optional_body_without_null(operation)
+    document_consistency(schema)
     # FastAPI's own 422 models are replaced by Problem everywhere.
     for unused in ("HTTPValidationError", "ValidationError"):
         schema.get("components", {}).get("schemas", {}).pop(unused, None)

@@ -7,9 +7,8 @@ import uuid
 from collections.abc import Sequence
 from datetime import UTC, date, datetime
 from decimal import Decimal
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Any
 
-from fastapi import Header
 from sqlalchemy import (
     Date,
     DateTime,
@@ -412,22 +411,7 @@ def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]
     return async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
 
 
-CONSISTENCY_HEADER = "Consistency"
-
-
-async def session_dependency(
-    request: Request,
-    consistency: Annotated[
-        str | None,
-        Header(
-            alias=CONSISTENCY_HEADER,
-            description="`strong`: read from the primary database even where the service "
-            "serves reads from a replica (`PRODORDER_READ_DATABASE_URL`), so the answer "
-            "shows every change committed before the request. Writes always use the "
-            "primary; without the header a GET may lag the primary by the replica's lag.",
-        ),
-    ] = None,
-) -> AsyncSession:
+async def session_dependency(request: Request) -> AsyncSession:
     """The request's one session and transaction.
 
     ``routing.ApiRoute`` commits it after the endpoint returned and its response was
@@ -441,7 +425,7 @@ async def session_dependency(
     """
     replicas: ReadReplica | None = getattr(request.app.state, "replica", None)
     session = None
-    if replicas is not None and replicas.serves(request, consistency):
+    if replicas is not None and replicas.serves(request):
         session = await replicas.session()
     if session is None:
         sessionmaker: async_sessionmaker[AsyncSession] = request.app.state.sessionmaker

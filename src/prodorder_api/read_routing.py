@@ -23,6 +23,7 @@ an older order.
 
 import logging
 import time
+from typing import Any
 
 import asyncpg
 import sqlalchemy.exc
@@ -51,6 +52,36 @@ _CONNECT_FAILURES = (
 )
 
 
+def replica_path(path: str) -> bool:
+    return path.startswith("/v1/") and not path.startswith(PRIMARY_READS)
+
+
+CONSISTENCY_HEADER = "Consistency"
+CONSISTENCY_PARAMETER = {
+    "name": CONSISTENCY_HEADER,
+    "in": "header",
+    "required": False,
+    "description": "`strong`: read from the primary database, where the service serves "
+    "reads from a replica (`PRODORDER_READ_DATABASE_URL`), so the answer shows every "
+    "change committed before the request. Without it a GET may lag the primary by the "
+    "replica's lag (`/readyz` reports it). Writes always use the primary.",
+    "schema": {"$ref": f"#/components/schemas/{CONSISTENCY_HEADER}"},
+}
+
+
+def document_consistency(schema: dict[str, Any]) -> None:
+    """Declare the ``Consistency`` header once, on every read the replica may answer."""
+    components = schema.setdefault("components", {})
+    components.setdefault("schemas", {})[CONSISTENCY_HEADER] = {
+        "type": "string",
+        "enum": ["strong"],
+        "title": CONSISTENCY_HEADER,
+    }
+    for path, operations in schema.get("paths", {}).items():
+        if replica_path(path) and "get" in operations:
+            operations["get"].setdefault("parameters", []).append(dict(CONSISTENCY_PARAMETER))
+
+
 class ReadReplica:
     """The replica's engine, and whether reads go there now."""
 
@@ -61,14 +92,12 @@ class ReadReplica:
         self.down_until = 0.0
         self.last_failure: str | None = None
 
-    def serves(self, request: Request, consistency: str | None) -> bool:
+    def serves(self, request: Request) -> bool:
         """Whether ``request`` is a pure read the replica may answer."""
-        if request.method not in READ_METHODS:
+        if request.method not in READ_METHODS or not replica_path(request.url.path):
             return False
-        if consistency is not None and consistency.strip().lower() == "strong":
-            return False
-        path = request.url.path
-        return path.startswith("/v1/") and not path.startswith(PRIMARY_READS)
+        consistency = request.headers.get(CONSISTENCY_HEADER)
+        return consistency is None or consistency.strip().lower() != "strong"
 
     async def session(self) -> AsyncSession | None:
         """A session whose transaction has begun on the replica, or None while it is

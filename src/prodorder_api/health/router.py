@@ -8,6 +8,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from sqlalchemy import text
+from typing_extensions import TypeAliasType
 
 from prodorder_api.errors import Problem, problem_response, problem_type
 from prodorder_api.migrate import alembic_config
@@ -21,10 +22,13 @@ class Health(BaseModel):
     status: str
 
 
+ReplicaStatus = TypeAliasType("ReplicaStatus", Literal["streaming", "paused", "unreachable"])
+
+
 class ReplicaLag(BaseModel):
     """The read replica (``PRODORDER_READ_DATABASE_URL``) as this instance sees it."""
 
-    status: Literal["streaming", "paused", "unreachable"] = Field(
+    status: ReplicaStatus = Field(
         description="`paused`: WAL replay is paused on the replica; `unreachable`: reads "
         "go to the primary until it answers again."
     )
