@@ -1,5 +1,6 @@
 """Fixtures and helpers for the tests past one machine (SPEC §12, tests/test_scale_*.py).
 
+* ``own_database``: a fresh, migrated database for the module.
 * ``pgbouncer``: a PgBouncer in transaction mode in front of the test server
   (scripts/pgbouncer_harness.py), for the module.
 * ``replica``: a streaming replica of the local cluster (scripts/replica_harness.py),
@@ -27,7 +28,9 @@ from pathlib import Path
 import httpx
 import pytest
 from scripts import pgbouncer_harness, replica_harness
+from scripts.live_server import fresh_postgres_database
 
+from prodorder_api import migrate
 from tests.conftest import ADMIN_TOKEN, AUTH, postgres_server_url
 
 SRC = Path(__file__).resolve().parents[1] / "src"
@@ -38,6 +41,15 @@ def _unavailable(reason: str) -> None:
     if os.environ.get("CI") == "true":
         pytest.fail(f"CI=true requires it: {reason}")
     pytest.skip(reason)
+
+
+@pytest.fixture(scope="module")
+def own_database() -> Iterator[str]:
+    """A database of the module's own, migrated directly on the primary and dropped
+    after: nothing else in the test session holds connections to it."""
+    with fresh_postgres_database(postgres_server_url()) as url:
+        migrate.upgrade(url)
+        yield url
 
 
 @pytest.fixture(scope="module")

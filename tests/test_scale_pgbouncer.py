@@ -29,6 +29,7 @@ from tests.scale_harness import (
     instances,
     log_sizes,
     logged_errors,
+    own_database,
     pgbouncer,
     round_robin,
 )
@@ -43,7 +44,17 @@ from tests.test_webhooks import Receiver, deliveries, receiver, settled, subscri
 
 pytestmark = pytest.mark.postgres_only
 
-__all__ = [  # the direct tests' scenarios, collected here again against the instances
+
+@pytest.fixture(scope="module")
+def database_url(own_database: str) -> str:
+    """The module's own database (scale_harness.own_database), also for the scenarios
+    collected from the direct tests."""
+    return own_database
+
+
+# Fixtures, and the direct tests' scenarios collected here again against the instances.
+__all__ = [
+    "own_database",
     "pgbouncer",
     "receiver",
     "test_20_backflushes_of_one_shared_component",
