@@ -89,6 +89,7 @@ max_db_connections = {pool_size}
 server_lifetime = 3600
 server_idle_timeout = 60
 ignore_startup_parameters = extra_float_digits
+stats_period = 1
 logfile = {directory / "pgbouncer.log"}
 pidfile = {directory / "pgbouncer.pid"}
 admin_users = {server.username or "postgres"}
