@@ -70,12 +70,13 @@ async def readyz(request: Request) -> Any:
     head = ScriptDirectory.from_config(alembic_config()).get_current_head() or ""
     replica: ReadReplica | None = request.app.state.replica
     try:
-        lag = await _replica_lag(replica) if replica is not None else None
+        # The replica first: the primary's position, read after, is never behind it.
+        lag, replayed = await _replica_state(replica) if replica is not None else (None, None)
         async with request.app.state.engine.connect() as conn:
             current = (await conn.execute(text("SELECT version_num FROM alembic_version"))).scalar()
-            if lag is not None and lag.lag_bytes is not None:
+            if lag is not None and replayed is not None:
                 primary_lsn = await conn.scalar(text("SELECT pg_current_wal_lsn()::text"))
-                lag.lag_bytes = max(0, _lsn(primary_lsn) - lag.lag_bytes)
+                lag.lag_bytes = max(0, _lsn(primary_lsn) - replayed)
                 lag.lag_s = lag.lag_s if lag.lag_bytes else 0.0
     except Exception as exc:  # any failure to reach or read the database means not ready
         return _not_ready(f"database not reachable: {type(exc).__name__}")
@@ -91,23 +92,22 @@ _REPLAYED = text(
 )
 
 
-async def _replica_lag(replica: ReadReplica) -> ReplicaLag:
-    """What the replica has replayed; ``lag_bytes`` holds its replayed LSN until the
-    caller subtracts it from the primary's."""
+async def _replica_state(replica: ReadReplica) -> tuple[ReplicaLag, int | None]:
+    """The replica's status, and the WAL position it has replayed (None when it is out
+    of reach or no standby); the caller sets ``lag_bytes`` from the primary's."""
     try:
         async with asyncio.timeout(CONNECT_TIMEOUT_S), replica.engine.connect() as conn:
             replayed, since_s, paused = (await conn.execute(_REPLAYED)).one()
     except Exception as exc:  # out of reach: reported, and reads go to the primary
-        return ReplicaLag(
-            status="unreachable", lag_bytes=None, lag_s=None, detail=type(exc).__name__
-        )
+        detail = type(exc).__name__
+        return ReplicaLag(status="unreachable", lag_bytes=None, lag_s=None, detail=detail), None
     if replayed is None:  # not a standby at all (a primary given as the read URL)
-        return ReplicaLag(status="streaming", lag_bytes=None, lag_s=0.0, detail="not in recovery")
-    return ReplicaLag(
-        status="paused" if paused else "streaming",
-        lag_bytes=_lsn(replayed),
-        lag_s=round(since_s, 3) if since_s is not None else None,
-    )
+        return ReplicaLag(
+            status="streaming", lag_bytes=None, lag_s=0.0, detail="not in recovery"
+        ), None
+    status = "paused" if paused else "streaming"
+    since = round(since_s, 3) if since_s is not None else None
+    return ReplicaLag(status=status, lag_bytes=None, lag_s=since), _lsn(replayed)
 
 
 def _lsn(text_lsn: str) -> int:
