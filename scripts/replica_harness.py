@@ -16,8 +16,8 @@ When the block ends, however it ends: the replica stops, the slot is dropped, th
 ``pg_hba.conf`` line is removed (the file is then byte for byte what it was, unless
 another harness has a line of its own in it at that moment), the primary reloads, the
 directory goes. A harness killed before it could clean up leaves a line and a slot
-named after its process id: the next harness removes those of processes that no
-longer run.
+named after its process id, and a replica still running: the next harness stops
+that replica and removes what belonged to processes that no longer run.
 
 Other sessions use the same cluster at the same time: nothing here restarts it or
 changes a setting other than these two entries, and edits of ``pg_hba.conf`` are
@@ -89,13 +89,18 @@ def _free_port() -> int:
 
 
 def _alive(pid: int) -> bool:
+    """Whether process ``pid`` runs (a zombie, killed but not yet reaped, does not)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         return True
-    return True
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return True
+    return state not in ("Z", "X")
 
 
 @dataclass
@@ -269,18 +274,41 @@ def _replication_allowed(server: URL) -> bool:
     return done.returncode == 0
 
 
+def _stop_orphans(bindir: Path) -> None:
+    """Replicas whose harness died without cleaning up (``kill -9``, a CI timeout): stop
+    them (they hold their slots) and remove their directories."""
+    for owner in Path(tempfile.gettempdir()).glob("prodorder-replica-*/harness.pid"):
+        try:
+            pid = int(owner.read_text())
+        except (OSError, ValueError):
+            continue
+        if _alive(pid):
+            continue
+        data = owner.parent / "data"
+        if (data / "postmaster.pid").exists():
+            subprocess.run(
+                [str(bindir / "pg_ctl"), "stop", "-D", str(data), "-m", "immediate", "-w"],
+                capture_output=True,
+                timeout=60,
+                **_user_of_postgres(),
+            )
+        shutil.rmtree(owner.parent, ignore_errors=True)
+
+
 def _drop_stale_slots(primary: str) -> None:
-    async def drop(conn: asyncpg.Connection) -> None:
+    """The slots of harnesses that no longer run (their replicas stopped first)."""
+
+    async def names(conn: asyncpg.Connection) -> list[str]:
         rows = await conn.fetch(
-            "SELECT slot_name FROM pg_replication_slots WHERE slot_name LIKE $1 AND NOT active",
+            "SELECT slot_name FROM pg_replication_slots WHERE slot_name LIKE $1",
             SLOT_PREFIX + "%",
         )
-        for row in rows:
-            found = re.match(rf"{SLOT_PREFIX}(\d+)_", row["slot_name"])
-            if found and not _alive(int(found.group(1))):
-                await conn.execute("SELECT pg_drop_replication_slot($1)", row["slot_name"])
+        return [row["slot_name"] for row in rows]
 
-    run(drop, primary)
+    for name in run(names, primary):
+        found = re.match(rf"{SLOT_PREFIX}(\d+)_", name)
+        if found and not _alive(int(found.group(1))):
+            _drop_slot(primary, name)
 
 
 def _drop_slot(primary: str, slot: str) -> None:
@@ -364,7 +392,9 @@ def streaming_replica(primary_url: str) -> Iterator[Replica]:
     port = _free_port()
     replica = Replica(port, directory, directory / "postgres.log", server, slot)
     slot_made = hba_added = False
+    (directory / "harness.pid").write_text(str(os.getpid()))
     try:
+        _stop_orphans(bindir)
         _drop_stale_slots(primary)
         _add_hba_line(primary, hba, harness_id, user)
         hba_added = True
