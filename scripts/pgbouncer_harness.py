@@ -6,7 +6,8 @@ ini of its own in a temporary directory, on a free loopback port, as the OS user
 authentication for the users it is given; ``pool_mode = transaction`` with a small
 server pool, so that the clients' transactions really are spread over server
 connections that other clients used before. Stopped and its directory removed when
-the block ends, however it ends.
+the block ends, however it ends; one left by a harness that was killed is stopped by
+the next harness.
 
     python scripts/pgbouncer_harness.py postgresql+asyncpg://postgres@127.0.0.1:5432/x
 
@@ -109,13 +110,38 @@ def _listening(port: int) -> bool:
         return False
 
 
+def _alive(pid: int) -> bool:
+    """Whether process ``pid`` runs (a zombie, killed but not yet reaped, does not)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state not in ("Z", "X")
+
+
+def _stop_orphans() -> None:
+    """PgBouncers left running by a harness that was killed (``kill -9``, a CI timeout):
+    stopped, their directories removed."""
+    for owner in Path(tempfile.gettempdir()).glob("prodorder-pgbouncer-*/owner.pid"):
+        try:
+            if _alive(int(owner.read_text())):
+                continue
+            pid = int((owner.parent / "pgbouncer.pid").read_text())
+            os.kill(pid, signal.SIGTERM)
+        except (OSError, ValueError):
+            pass
+        shutil.rmtree(owner.parent, ignore_errors=True)
+
+
 @contextmanager
 def pgbouncer(server_url: str, *, pool_size: int = 6) -> Iterator[PgBouncer]:
     """PgBouncer in transaction mode in front of ``server_url``'s server, at most
     ``pool_size`` server connections per database and user."""
     command = binary()
     server = make_url(server_url)
+    _stop_orphans()
     directory = Path(tempfile.mkdtemp(prefix="prodorder-pgbouncer-"))
+    (directory / "owner.pid").write_text(str(os.getpid()))
     port = _free_port()
     process: subprocess.Popen[bytes] | None = None
     try:
