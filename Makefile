@@ -55,14 +55,16 @@ typecheck: install-dev
 # TEST_DATABASE_URL: the PostgreSQL server; ensure-postgres starts a stopped local one.
 # TEST_REDIS_URL: the Redis server (shared rate limits); ensure-redis likewise.
 # Debian's tools some tests drive (the walkthroughs' jq, the bench targets' wrk and
-# pgbench, and chromium for tests/test_browser.py, which Playwright drives: no browser
-# download), installed when
-# missing, so that under CI=true nothing is skipped for want of them.
+# pgbench, chromium for tests/test_browser.py, which Playwright drives: no browser
+# download, and the scale tests' PgBouncer), installed when missing, so that under
+# CI=true nothing is skipped for want of them.
 tools:
 	@command -v jq >/dev/null || (apt-get update -qq && apt-get install -y -qq jq)
 	@command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
 	@command -v pgbench >/dev/null || (apt-get update -qq && apt-get install -y -qq postgresql-contrib)
 	@command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium)
+	@command -v pgbouncer >/dev/null || [ -x /usr/sbin/pgbouncer ] || \
+		(apt-get update -qq && apt-get install -y -qq pgbouncer)
 
 pytest: install-dev tools
 	@url="$$(scripts/ensure-postgres)" || exit 1; \

@@ -27,6 +27,7 @@ from prodorder_api.orders.router import router as orders_router
 from prodorder_api.orders.supply import router as item_stock_router
 from prodorder_api.planning.router import router as planning_router
 from prodorder_api.ratelimit import RateLimits
+from prodorder_api.read_routing import document_consistency, open_replica
 from prodorder_api.reports.router import router as reports_router
 from prodorder_api.settings import Settings, get_settings
 from prodorder_api.stock.router import router as stock_router
@@ -131,9 +132,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             settings.database_url,
             pool_size=settings.db_pool_size,
             busy_timeout_ms=settings.sqlite_busy_timeout_ms,
+            pgbouncer=settings.db_pgbouncer,
         )
         app.state.engine = engine
         app.state.sessionmaker = create_sessionmaker(engine)
+        app.state.replica = open_replica(settings, engine)
         app.state.rate_limits = RateLimits(settings.rate_limit, settings.redis_url)
         if settings.bootstrap_key:
             async with app.state.sessionmaker() as session, session.begin():
@@ -147,6 +150,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 yield
         finally:
             await engine.dispose()
+            if app.state.replica is not None:
+                await app.state.replica.dispose()
 
     app = FastAPI(
         title="prodorder-api",
@@ -259,6 +264,7 @@ def openapi_document(app: FastAPI) -> dict[str, Any]:
                 if status[0] in "45":
                     response["content"] = problem
             _optional_body_without_null(operation)
+    document_consistency(schema)
     # FastAPI's own 422 models are replaced by Problem everywhere.
     for unused in ("HTTPValidationError", "ValidationError"):
         schema.get("components", {}).get("schemas", {}).pop(unused, None)

@@ -128,7 +128,7 @@ async def _first_key() -> None:
         if problem:
             sys.exit(f"prodorder-api: {problem}")
         return
-    engine = create_engine(settings.database_url)
+    engine = create_engine(settings.database_url, pgbouncer=settings.db_pgbouncer)
     try:
         async with create_sessionmaker(engine)() as session, session.begin():
             if await service.any_active(session):
@@ -157,7 +157,9 @@ async def _worker() -> None:
 
     settings = get_settings()
     configure_logging(settings.log_level)
-    engine = create_engine(settings.database_url, pool_size=settings.db_pool_size)
+    engine = create_engine(
+        settings.database_url, pool_size=settings.db_pool_size, pgbouncer=settings.db_pgbouncer
+    )
     dispatcher = Dispatcher(create_sessionmaker(engine), settings)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -54,6 +54,16 @@ def matches(if_none_match: str | None, version: int) -> bool:
     return False
 
 
+def names_newer(if_none_match: str | None, version: int) -> bool:
+    """Whether ``If-None-Match`` names a version past ``version``: the client has seen
+    a change this copy of the data does not hold yet (a replica behind the primary)."""
+    for part in (if_none_match or "").split(","):
+        match = _TAG.match(part.strip())
+        if match is not None and int(match.group(1)) > version:
+            return True
+    return False
+
+
 async def if_match_header(
     if_match: Annotated[
         str | None,

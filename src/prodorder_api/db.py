@@ -7,7 +7,7 @@ import uuid
 from collections.abc import Sequence
 from datetime import UTC, date, datetime
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import (
     Date,
@@ -42,6 +42,9 @@ from sqlalchemy.types import TypeDecorator
 from starlette.requests import Request
 
 from prodorder_api.errors import Conflict
+
+if TYPE_CHECKING:
+    from prodorder_api.read_routing import ReadReplica
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -256,7 +259,17 @@ def is_sqlite(url: str) -> bool:
 TRACE_SQL_ENV = "PRODORDER_TRACE_SQL"
 
 
-def create_engine(url: str, *, pool_size: int = 10, busy_timeout_ms: int = 30_000) -> AsyncEngine:
+def create_engine(
+    url: str,
+    *,
+    pool_size: int = 10,
+    busy_timeout_ms: int = 30_000,
+    pgbouncer: bool = False,
+    connect_timeout_s: float | None = None,
+) -> AsyncEngine:
+    """The engine for ``url``. ``pgbouncer``: PgBouncer in transaction mode sits between
+    (``PRODORDER_DB_PGBOUNCER``); ``connect_timeout_s``: give up opening a connection
+    sooner than asyncpg's 60 s (the replica, which has the primary to fall back on)."""
     if is_sqlite(url):
         engine = create_async_engine(url, connect_args={"timeout": busy_timeout_ms / 1000})
         _make_sqlite_serialisable(engine, busy_timeout_ms)
@@ -268,7 +281,16 @@ def create_engine(url: str, *, pool_size: int = 10, busy_timeout_ms: int = 30_00
         # third of the machine's CPU was their start and exit: 2,000 GETs/s with
         # overflow, 2,900 without (wrk, 32 connections, 2 workers). Requests
         # beyond the pool wait for a connection instead; none holds two at once.
-        engine = create_async_engine(url, pool_size=pool_size, max_overflow=0, pool_pre_ping=False)
+        connect_args = _pgbouncer_connect_args() if pgbouncer else {}
+        if connect_timeout_s is not None:
+            connect_args["timeout"] = connect_timeout_s
+        engine = create_async_engine(
+            url,
+            pool_size=pool_size,
+            max_overflow=0,
+            pool_pre_ping=False,
+            connect_args=connect_args,
+        )
     # An executemany INSERT (the ORM inserting an order's requirements, the outbox
     # events) is one statement per row for the server to parse, plan and log;
     # insertmanyvalues makes it one multi-row INSERT (per 1,000 rows, fewer where the
@@ -278,6 +300,25 @@ def create_engine(url: str, *, pool_size: int = 10, busy_timeout_ms: int = 30_00
     if trace:
         trace_sql(engine, trace)
     return engine
+
+
+def _pgbouncer_connect_args() -> dict[str, Any]:
+    """asyncpg behind PgBouncer in transaction mode (1.18 keeps no prepared statements
+    apart): each transaction may run on another server connection, and a server
+    connection carries the statements other clients prepared on it. So neither asyncpg
+    (``statement_cache_size``) nor SQLAlchemy (``prepared_statement_cache_size``) keeps a
+    statement past the transaction that prepared it, and every name is unique across all
+    clients, not only within one connection as ``__asyncpg_stmt_1__`` is. Measured in
+    `make bench` (docs/scaling-out.md): each statement is then parsed and planned anew."""
+    return {
+        "statement_cache_size": 0,
+        "prepared_statement_cache_size": 0,
+        "prepared_statement_name_func": _unique_statement_name,
+    }
+
+
+def _unique_statement_name() -> str:
+    return f"po_{uuid.uuid4().hex}"
 
 
 def trace_sql(engine: AsyncEngine, path: str) -> None:
@@ -378,8 +419,33 @@ async def session_dependency(request: Request) -> AsyncSession:
     the outbox events of the same transaction); any exception rolls it back there, and
     it closes it. A plain function, not a generator: FastAPI wraps a dependency that
     yields in a context manager and an exit stack, ~0.05 ms of CPU a request.
+
+    Where the request is read from is decided here and nowhere else
+    (``read_routing``): a pure read goes to the replica when one is configured and up.
     """
-    sessionmaker: async_sessionmaker[AsyncSession] = request.app.state.sessionmaker
-    session = sessionmaker()
+    replicas: ReadReplica | None = getattr(request.app.state, "replica", None)
+    session = None
+    if replicas is not None and replicas.serves(request):
+        session = await replicas.session()
+    if session is None:
+        sessionmaker: async_sessionmaker[AsyncSession] = request.app.state.sessionmaker
+        session = sessionmaker()
     request.state.db_session = session
     return session
+
+
+async def on_primary(session: AsyncSession) -> bool:
+    """Move a session that reads the replica to the primary, for a read that found the
+    replica behind what the client has already seen (``If-None-Match`` naming a newer
+    version). True when it moved; False when it was on the primary already. Whatever it
+    read on the replica is dropped with the replica's transaction."""
+    primary: AsyncEngine | None = session.info.pop(PRIMARY_OF_REPLICA, None)
+    if primary is None:
+        return False
+    await session.rollback()
+    session.bind = primary
+    return True
+
+
+# In the ``info`` of a session that reads the replica: the primary's engine.
+PRIMARY_OF_REPLICA = "prodorder.replica.primary"

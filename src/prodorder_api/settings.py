@@ -42,6 +42,12 @@ class Settings(BaseSettings):
     webhook_timeout_s: float = Field(default=10.0, gt=0, alias="PRODORDER_WEBHOOK_TIMEOUT_S")
     webhooks_allow_private: bool = Field(default=False, alias="PRODORDER_WEBHOOKS_ALLOW_PRIVATE")
 
+    # Past one machine (SPEC §12). PgBouncer in transaction mode between the service and
+    # PostgreSQL: no prepared statement outlives its transaction or shares a name.
+    db_pgbouncer: bool = Field(default=False, alias="PRODORDER_DB_PGBOUNCER")
+    # A streaming replica for pure reads (read_routing.py); writes stay on DATABASE_URL.
+    read_database_url: str | None = Field(default=None, alias="PRODORDER_READ_DATABASE_URL")
+
 
 @lru_cache
 def get_settings() -> Settings:

@@ -21,7 +21,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_object_sessi
 from sqlalchemy.orm import Session
 from starlette.responses import Response
 
-from prodorder_api.concurrency import etag, matches
+from prodorder_api.concurrency import etag, matches, names_newer
+from prodorder_api.db import on_primary
 from prodorder_api.errors import NotFound
 from prodorder_api.ids import parse_id
 from prodorder_api.orders import repository
@@ -93,6 +94,8 @@ async def order(session: AsyncSession, order_id: str, if_none_match: str | None)
     version = None
     if parsed is not None:  # Core, not the ORM's execution: ~0.3 ms of CPU less a GET
         version = await (await session.connection()).scalar(_VERSION, {"order_id": parsed})
+        if names_newer(if_none_match, version or 0) and await on_primary(session):
+            version = await (await session.connection()).scalar(_VERSION, {"order_id": parsed})
     if parsed is None or version is None:
         raise NotFound(f"no production order with id {order_id}")
     if matches(if_none_match, version):

@@ -121,7 +121,9 @@ async def get_production_order(
         Header(
             alias="If-None-Match",
             description='The `ETag` of the copy you hold, e.g. `"3"`: 304 without a body '
-            "while the order is still at that version.",
+            "while the order is still at that version. Where reads are served from a "
+            "replica, a version newer than the replica's is read from the primary: the "
+            "`ETag` a write returned never reads an older order.",
         ),
     ] = None,
 ) -> Response:
