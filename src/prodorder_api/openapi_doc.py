@@ -1,0 +1,209 @@
+"""What FastAPI's document leaves out, added for generators and linters.
+
+`app.openapi_document` builds the document from the routes; the functions here then
+declare what the service does around them, once, as components referenced by `$ref`:
+the headers every answer or request carries (``ETag``, ``Idempotency-Key``,
+``X-Request-ID``...), the errors ``Idempotency-Key`` can cause, a server to call, a
+licence, and an explicit empty ``security`` on the probes. Nothing here changes an
+answer; it only describes it. `make openapi-lint` holds the result to Redocly's
+``recommended`` rules and Spectral's ``spectral:oas``.
+"""
+
+from typing import Any
+
+from prodorder_api.errors import PROBLEM_MEDIA_TYPE
+
+SERVERS = [
+    {
+        "url": "http://127.0.0.1:8000",
+        "description": "`make run` on your own machine (`HOST`, `PORT`).",
+    }
+]
+LICENSE = {"name": "Apache-2.0", "identifier": "Apache-2.0"}
+CONTACT = {"name": "prodorder-api maintainers"}
+
+# Routes that answer without an API key.
+PUBLIC_PATHS = ("/healthz", "/readyz")
+# Methods whose requests take `Idempotency-Key` (idempotency/service.py: METHODS).
+IDEMPOTENT_METHODS = ("post", "patch")
+
+_HEADER = "#/components/headers/"
+_PARAMETER = "#/components/parameters/"
+
+HEADERS: dict[str, dict[str, Any]] = {
+    "XRequestId": {
+        "description": "The request's id, also in every log line it wrote: yours when you "
+        "sent a sane `X-Request-ID` (1–128 of `A-Za-z0-9._:-`), else a new one. Sent on "
+        "every answer of the application (not on the server's own 408, 431 and 503 "
+        "refusals of a connection).",
+        "schema": {"type": "string", "examples": ["5f0c1c8e2b9a4d7e9d5e3b1a2c4f6e8d"]},
+    },
+    "ETag": {
+        "description": 'The resource\'s version as an entity tag, `"<version>"`: send it '
+        "back as `If-Match` to change it only if nobody else has, or as `If-None-Match` "
+        "to read it only if it changed.",
+        "required": True,
+        "schema": {"type": "string", "pattern": '^"\\d+"$', "examples": ['"3"']},
+    },
+    "IdempotentReplayed": {
+        "description": "`true` when this answer is the stored one of an earlier request "
+        "with the same `Idempotency-Key` (nothing was done again); absent otherwise.",
+        "schema": {"type": "string", "const": "true"},
+    },
+    "ContentDisposition": {
+        "description": "`inline`, with the file name to save it under.",
+        "required": True,
+        "schema": {"type": "string", "examples": ['inline; filename="work-order-000001.pdf"']},
+    },
+    "RetryAfter": {
+        "description": "Seconds to wait before trying again.",
+        "required": True,
+        "schema": {"type": "integer", "minimum": 0},
+    },
+    "RateLimitLimit": {
+        "description": "Requests allowed in the window (with a rate limit set).",
+        "schema": {"type": "integer", "minimum": 0},
+    },
+    "RateLimitRemaining": {
+        "description": "Requests left in the window (with a rate limit set).",
+        "schema": {"type": "integer", "minimum": 0},
+    },
+    "RateLimitReset": {
+        "description": "Seconds until the window has room again (with a rate limit set).",
+        "schema": {"type": "integer", "minimum": 0},
+    },
+}
+
+PARAMETERS: dict[str, dict[str, Any]] = {
+    "IfMatch": {
+        "name": "If-Match",
+        "in": "header",
+        "required": False,
+        "description": 'The `ETag` you last saw, e.g. `"3"` (or several, comma-separated, '
+        "or `*`): refused with 412 `precondition_failed`, changing nothing, when the "
+        "resource has moved on. Without it the change applies to whatever version is "
+        "current.",
+        "schema": {"type": "string", "examples": ['"3"']},
+    },
+    "IfNoneMatch": {
+        "name": "If-None-Match",
+        "in": "header",
+        "required": False,
+        "description": 'The `ETag` of the copy you hold, e.g. `"3"`: 304 without a body '
+        "while the order is still at that version.",
+        "schema": {"type": "string", "examples": ['"3"']},
+    },
+    "IdempotencyKey": {
+        "name": "Idempotency-Key",
+        "in": "header",
+        "required": False,
+        "description": "Your unique key for this change (a UUID, say), 1–255 printable "
+        "characters, scoped to your API key and kept 24 h. Sending the same request with "
+        "the same key again replays the first successful answer "
+        "(`Idempotent-Replayed: true`) instead of repeating the change; another request "
+        "with that key is 422 `idempotency_key_reused`, and one sent while the first is "
+        "still running 409 `idempotency_key_in_use`.",
+        "schema": {"type": "string", "minLength": 1, "maxLength": 255},
+    },
+}
+
+# Header names in answers, as HTTP spells them, and the component that declares each.
+RESPONSE_HEADERS = {
+    "X-Request-ID": "XRequestId",
+    "ETag": "ETag",
+    "Idempotent-Replayed": "IdempotentReplayed",
+    "Content-Disposition": "ContentDisposition",
+    "Retry-After": "RetryAfter",
+    "RateLimit-Limit": "RateLimitLimit",
+    "RateLimit-Remaining": "RateLimitRemaining",
+    "RateLimit-Reset": "RateLimitReset",
+}
+REQUEST_HEADERS = {"If-Match": "IfMatch", "If-None-Match": "IfNoneMatch"}
+
+IDEMPOTENCY_IN_USE = (
+    " Also `idempotency_key_in_use`: a request with the same `Idempotency-Key` is still "
+    "running; retry it shortly."
+)
+IDEMPOTENCY_CONFLICT = {
+    "description": "A request with the same `Idempotency-Key` is still running "
+    "(`idempotency_key_in_use`); retry it shortly.",
+    "content": {PROBLEM_MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}},
+}
+IDEMPOTENCY_REUSED = (
+    " Also `idempotency_key_reused`: the `Idempotency-Key` was used for a different request."
+)
+
+
+def header_ref(component: str) -> dict[str, str]:
+    return {"$ref": _HEADER + component}
+
+
+def parameter_ref(component: str) -> dict[str, str]:
+    return {"$ref": _PARAMETER + component}
+
+
+def finish(schema: dict[str, Any]) -> None:
+    """Servers, licence, header components and the errors of `Idempotency-Key`."""
+    schema["servers"] = SERVERS
+    schema["info"] = {**schema["info"], "license": LICENSE, "contact": CONTACT}
+    components = schema.setdefault("components", {})
+    components["parameters"] = dict(PARAMETERS)
+    components["headers"] = dict(HEADERS)
+    schemas = components.get("schemas", {})
+    for path, item in schema.get("paths", {}).items():
+        for method, operation in item.items():
+            if path in PUBLIC_PATHS:
+                operation["security"] = []
+            _reference_request_headers(operation)
+            if path.startswith("/v1/") and method in IDEMPOTENT_METHODS:
+                _take_idempotency_key(operation)
+            for status, response in operation["responses"].items():
+                _declare_response_headers(status, response, schemas)
+
+
+def _reference_request_headers(operation: dict[str, Any]) -> None:
+    for index, parameter in enumerate(operation.get("parameters", [])):
+        if parameter.get("in") == "header" and parameter.get("name") in REQUEST_HEADERS:
+            operation["parameters"][index] = parameter_ref(REQUEST_HEADERS[parameter["name"]])
+
+
+def _take_idempotency_key(operation: dict[str, Any]) -> None:
+    operation.setdefault("parameters", []).append(parameter_ref("IdempotencyKey"))
+    responses = operation["responses"]
+    if "409" in responses:
+        responses["409"] = {**responses["409"]}
+        responses["409"]["description"] += IDEMPOTENCY_IN_USE
+    else:
+        responses["409"] = dict(IDEMPOTENCY_CONFLICT)
+    responses["422"] = {**responses["422"]}
+    responses["422"]["description"] += IDEMPOTENCY_REUSED
+    for status, response in responses.items():
+        if status.startswith("2"):
+            headers = {**response.get("headers", {}), "Idempotent-Replayed": {}}
+            response["headers"] = headers
+    operation["responses"] = dict(sorted(responses.items()))
+
+
+def _versioned(response: dict[str, Any], schemas: dict[str, Any]) -> bool:
+    """Whether the answer is one resource with a `version` (routing._set_etag then sets
+    its `ETag`)."""
+    ref = response.get("content", {}).get("application/json", {}).get("schema", {}).get("$ref")
+    if not isinstance(ref, str):
+        return False
+    properties = schemas.get(ref.rsplit("/", 1)[-1], {}).get("properties", {})
+    return "version" in properties
+
+
+def _declare_response_headers(
+    status: str, response: dict[str, Any], schemas: dict[str, Any]
+) -> None:
+    headers = dict(response.get("headers", {}))
+    if status.startswith("2") and _versioned(response, schemas):
+        headers["ETag"] = header_ref("ETag")
+    if "application/pdf" in response.get("content", {}):
+        headers["Content-Disposition"] = header_ref("ContentDisposition")
+    for name in list(headers):
+        if name in RESPONSE_HEADERS and "$ref" not in headers[name]:
+            headers[name] = header_ref(RESPONSE_HEADERS[name])
+    headers["X-Request-ID"] = header_ref("XRequestId")
+    response["headers"] = dict(sorted(headers.items()))
