@@ -11,7 +11,10 @@ answer; it only describes it. `make openapi-lint` holds the result to Redocly's
 
 from typing import Any
 
-from prodorder_api.errors import PROBLEM_MEDIA_TYPE
+from pydantic import TypeAdapter
+
+from prodorder_api.errors import PROBLEM_CODES, PROBLEM_MEDIA_TYPE
+from prodorder_api.orders.schemas import OperationAction
 
 SERVERS = [
     {
@@ -28,6 +31,7 @@ PUBLIC_PATHS = ("/healthz", "/readyz")
 IDEMPOTENT_METHODS = ("post", "patch")
 
 _HEADER = "#/components/headers/"
+_SCHEMA = "#/components/schemas/"
 _PARAMETER = "#/components/parameters/"
 
 HEADERS: dict[str, dict[str, Any]] = {
@@ -150,6 +154,8 @@ def finish(schema: dict[str, Any]) -> None:
     components["parameters"] = dict(PARAMETERS)
     components["headers"] = dict(HEADERS)
     schemas = components.get("schemas", {})
+    _name_problem_enums(schemas)
+    components["schemas"] = dict(sorted(schemas.items()))
     for path, item in schema.get("paths", {}).items():
         for method, operation in item.items():
             if path in PUBLIC_PATHS:
@@ -159,6 +165,41 @@ def finish(schema: dict[str, Any]) -> None:
                 _take_idempotency_key(operation)
             for status, response in operation["responses"].items():
                 _declare_response_headers(status, response, schemas)
+
+
+def schema_ref(component: str) -> dict[str, str]:
+    return {"$ref": _SCHEMA + component}
+
+
+def _name_problem_enums(schemas: dict[str, Any]) -> None:
+    """`ProblemCode`, every code a problem can carry, as one enum that `Problem` names;
+    and `invalid_transition`'s status and actions as the enums of orders and operations
+    (errors.py cannot import them: the state tables raise its errors)."""
+    schemas["ProblemCode"] = {
+        "type": "string",
+        "enum": list(PROBLEM_CODES),
+        "title": "ProblemCode",
+        "description": "The machine-readable `code` of a problem document.",
+    }
+    problem = schemas["Problem"]
+    problem.update(type="object", properties={"code": schema_ref("ProblemCode")})
+    problem["required"] = ["code"]
+    problem["description"] = (
+        "An RFC 9457 problem document (`application/problem+json`); its `code` says which "
+        "of these it is, and which fields it has beside `type`, `title`, `status` and "
+        "`detail`."
+    )
+    schemas["OperationAction"] = TypeAdapter(OperationAction).json_schema()
+    transition = schemas["ProblemInvalidTransition"]["properties"]
+    transition["current_status"] = {
+        "anyOf": [schema_ref("OrderStatus"), schema_ref("OperationStatus")],
+        "description": transition["current_status"]["description"],
+    }
+    transition["allowed_actions"] = {
+        "type": "array",
+        "items": {"anyOf": [schema_ref("OrderAction"), schema_ref("OperationAction")]},
+        "description": transition["allowed_actions"]["description"],
+    }
 
 
 def _reference_request_headers(operation: dict[str, Any]) -> None:
