@@ -14,6 +14,7 @@ from typing import Any
 from pydantic import TypeAdapter
 
 from prodorder_api.errors import PROBLEM_CODES, PROBLEM_MEDIA_TYPE
+from prodorder_api.events.schemas import Event
 from prodorder_api.orders.schemas import OperationAction
 
 SERVERS = [
@@ -155,7 +156,9 @@ def finish(schema: dict[str, Any]) -> None:
     components["headers"] = dict(HEADERS)
     schemas = components.get("schemas", {})
     _name_problem_enums(schemas)
+    _type_events(schemas)
     components["schemas"] = dict(sorted(schemas.items()))
+    schema["webhooks"] = WEBHOOKS
     for path, item in schema.get("paths", {}).items():
         for method, operation in item.items():
             if path in PUBLIC_PATHS:
@@ -200,6 +203,64 @@ def _name_problem_enums(schemas: dict[str, Any]) -> None:
         "items": {"anyOf": [schema_ref("OrderAction"), schema_ref("OperationAction")]},
         "description": transition["allowed_actions"]["description"],
     }
+
+
+def _type_events(schemas: dict[str, Any]) -> None:
+    """Events as `Event`, one schema per `type` with its `data` typed, wherever the feed
+    lists them (`EventPage`) and a webhook delivers them (`webhooks`)."""
+    event = TypeAdapter(Event).json_schema(mode="serialization", ref_template=_SCHEMA + "{model}")
+    for name, body in event.pop("$defs").items():
+        if schemas.setdefault(name, body) != body:
+            raise RuntimeError(f"the event schemas describe {name} otherwise than the routes")
+    schemas["Event"] = {
+        **event,
+        "title": "Event",
+        "description": "One change, exactly as the feed lists it and as a webhook delivers "
+        "it; `type` says what `data` is.",
+    }
+    schemas["EventPage"]["properties"]["data"]["items"] = schema_ref("Event")
+    del schemas["EventOut"]  # the model the feed is built with; `Event` describes it
+
+
+_WEBHOOK_HEADERS = {
+    "webhook-id": "The event's `id`: the same on every retry, so duplicates can be dropped.",
+    "webhook-timestamp": "Unix seconds when this attempt was signed; refuse old ones.",
+    "webhook-signature": '`v1,<base64 HMAC-SHA256 of "{webhook-id}.{webhook-timestamp}.'
+    "{body}\">` with the subscription's secret (Standard Webhooks); verify it with the "
+    "`standardwebhooks` library.",
+}
+WEBHOOKS = {
+    "event": {
+        "post": {
+            "operationId": "receiveEvent",
+            "summary": "An event delivered to your webhook",
+            "description": "What the service POSTs to each subscribed URL (`POST "
+            "/v1/webhooks`): the event exactly as `GET /v1/events` lists it, signed per "
+            "Standard Webhooks. Any 2xx within 10 s is success; anything else is retried "
+            "with exponential backoff.",
+            "tags": ["webhooks"],
+            "security": [],
+            "parameters": [
+                {
+                    "name": name,
+                    "in": "header",
+                    "required": True,
+                    "description": text,
+                    "schema": {"type": "string"},
+                }
+                for name, text in _WEBHOOK_HEADERS.items()
+            ],
+            "requestBody": {
+                "required": True,
+                "content": {"application/json": {"schema": schema_ref("Event")}},
+            },
+            "responses": {
+                "2XX": {"description": "Received; not delivered again."},
+                "default": {"description": "Anything else: delivered again later."},
+            },
+        }
+    }
+}
 
 
 def _reference_request_headers(operation: dict[str, Any]) -> None:
