@@ -126,3 +126,53 @@ def test_limits_declare_retry_after_and_rate_limit_headers(openapi: dict[str, An
     assert items["429"]["headers"]["Retry-After"] == {"$ref": "#/components/headers/RetryAfter"}
     assert set(items["429"]["headers"]) >= {"RateLimit-Limit", "RateLimit-Reset"}
     assert items["503"]["headers"]["Retry-After"] == {"$ref": "#/components/headers/RetryAfter"}
+
+
+def _components_under(openapi: dict[str, Any], roots: list[Any]) -> set[str]:
+    found: set[str] = set()
+    todo = list(roots)
+    while todo:
+        node = todo.pop()
+        if isinstance(node, dict):
+            ref = node.get("$ref", "")
+            if ref.startswith("#/components/schemas/") and ref.rsplit("/", 1)[1] not in found:
+                found.add(ref.rsplit("/", 1)[1])
+                todo.append(resolve(openapi, node))
+            todo += node.values()
+        elif isinstance(node, list):
+            todo += node
+    return found
+
+
+def test_request_fields_with_a_default_stay_optional_for_generators(
+    openapi: dict[str, Any],
+) -> None:
+    """openapi-typescript's default flags make a property with `default` required."""
+    operations = [operation for _path, _method, operation in _operations(openapi)]
+    requests = _components_under(openapi, [op.get("requestBody", {}) for op in operations])
+    assert {"ItemCreate", "BomLineIn", "ReleaseRequest"} <= requests
+    schemas = openapi["components"]["schemas"]
+    with_default = [
+        f"{name}.{field}"
+        for name in requests
+        for field, body in schemas[name].get("properties", {}).items()
+        if "default" in body
+    ]
+    assert with_default == []
+    item = schemas["ItemCreate"]
+    assert "uom" not in item["required"]
+    assert item["properties"]["uom"]["description"].endswith('Default: `"pcs"`.')
+
+
+def test_answers_list_every_field_as_required(openapi: dict[str, Any]) -> None:
+    operations = [operation for _path, _method, operation in _operations(openapi)]
+    answers = _components_under(openapi, [op["responses"] for op in operations])
+    assert {"OrderOut", "ItemOut", "ProblemInsufficientStock"} <= answers
+    schemas = openapi["components"]["schemas"]
+    optional = [
+        f"{name}.{field}"
+        for name in answers
+        for field in schemas[name].get("properties", {})
+        if field not in schemas[name].get("required", [])
+    ]
+    assert optional == []

@@ -9,6 +9,7 @@ answer; it only describes it. `make openapi-lint` holds the result to Redocly's
 ``recommended`` rules and Spectral's ``spectral:oas``.
 """
 
+import json
 from typing import Any
 
 from pydantic import TypeAdapter
@@ -159,6 +160,7 @@ def finish(schema: dict[str, Any]) -> None:
     _type_events(schemas)
     components["schemas"] = dict(sorted(schemas.items()))
     schema["webhooks"] = WEBHOOKS
+    _defaults_in_words(schemas, schema.get("paths", {}))
     for path, item in schema.get("paths", {}).items():
         for method, operation in item.items():
             if path in PUBLIC_PATHS:
@@ -261,6 +263,47 @@ WEBHOOKS = {
         }
     }
 }
+
+
+def _defaults_in_words(schemas: dict[str, Any], paths: dict[str, Any]) -> None:
+    """A request field's default is said in its description, not as `default`.
+
+    openapi-typescript, with its default flags (`defaultNonNullable`), makes every
+    property that has a `default` required, in request bodies too: `POST /v1/items`
+    would then need `uom`, `tracking` and `lead_time_days`. What the service fills in
+    stays documented, in words. Answers carry every field, so the response schemas list
+    all of theirs as required and need no defaults; a component used both ways with a
+    default would be wrong either way, and is refused here."""
+    operations = [op for item in paths.values() for op in item.values()]
+    requests = _reachable(schemas, [op.get("requestBody", {}) for op in operations])
+    responses = _reachable(schemas, [op["responses"] for op in operations])
+    for name in sorted(requests):
+        for field, body in schemas[name].get("properties", {}).items():
+            if "default" not in body:
+                continue
+            if name in responses:
+                raise RuntimeError(f"{name}.{field} has a default and is used in answers")
+            value = json.dumps(body.pop("default"))
+            body["description"] = f"{body.get('description', '')} Default: `{value}`.".strip()
+
+
+def _reachable(schemas: dict[str, Any], roots: list[Any]) -> set[str]:
+    """The components `roots` reference, directly or through other components."""
+    found: set[str] = set()
+    todo = list(roots)
+    while todo:
+        node = todo.pop()
+        if isinstance(node, dict):
+            ref = node.get("$ref")
+            if isinstance(ref, str) and ref.startswith(_SCHEMA):
+                name = ref.removeprefix(_SCHEMA)
+                if name not in found:
+                    found.add(name)
+                    todo.append(schemas.get(name, {}))
+            todo += node.values()
+        elif isinstance(node, list):
+            todo += node
+    return found
 
 
 def _reference_request_headers(operation: dict[str, Any]) -> None:
