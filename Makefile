@@ -95,8 +95,14 @@ openapi-lint: $(TS_DIR)/node_modules/.installed
 	cd $(TS_DIR) && npx --no-install spectral lint --ruleset .spectral.yaml \
 		--fail-severity=warn ../../openapi/openapi.json
 
+# The same walk through a TypeScript client: openapi-typescript (default flags) and
+# openapi-fetch, compiled with `tsc --strict`, no type assertions, against the real server
+# (scripts/ts_client_check.py).
+ts-client-check: install-dev $(TS_DIR)/node_modules/.installed
+	$(BIN)/python scripts/ts_client_check.py
+
 # pytest last, so that its summary line closes the output (CI reads it).
-test: lint typecheck docs openapi-lint client-check pytest
+test: lint typecheck docs openapi-lint client-check ts-client-check pytest
 
 # schemathesis against the real server from its own schema, within a time budget:
 # no 5xx, and every response as documented (scripts/fuzz.py). CI runs it before `make test`.
