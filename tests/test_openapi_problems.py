@@ -131,9 +131,9 @@ def test_history_actions_name_every_action_an_order_records() -> None:
     recorded: set[str] = set()
     for path in (SRC / "orders").glob("*.py"):
         text = path.read_text()
-        recorded |= set(re.findall(r'record\(\s*order,\s*"(\w+)"', text))
+        recorded |= set(re.findall(r'record\(\s*\w+,\s*"(\w+)"', text))
         recorded |= set(re.findall(r'OrderEvent\(action="(\w+)"', text))
-    assert {"create", "release", "operation_time", "complete"} <= recorded
+    assert {"create", "release", "operation_time", "complete", "split", "return"} <= recorded
     assert recorded == set(get_args(HistoryAction.__value__))
 
 

@@ -118,10 +118,17 @@ _ORDER_EVENTS = {
     "production_order.output_recorded": "finished units of an order were received.",
     "production_order.completed": "an order was completed.",
     "production_order.cancelled": "an order was cancelled.",
+    "production_order.held": "an order was put on hold (its reservations stay).",
+    "production_order.resumed": "a held order went back to the status it was held from.",
+    "production_order.split": "part of an order was carved into a new order (one event "
+    "for each of the two).",
 }
-EVENT_MODELS: Final[tuple[type[ResponseModel], ...]] = (
-    *(_event_model(type_, OrderOut, doc) for type_, doc in _ORDER_EVENTS.items()),
-    _event_model("stock.changed", StockChange, "the stock of one item changed."),
+# Every type of `EventType`: an order's events carry the order, `stock.*` a stock change.
+EVENT_MODELS: Final[tuple[type[ResponseModel], ...]] = tuple(
+    _event_model(type_, StockChange, "the stock of one item changed.")
+    if type_.startswith("stock.")
+    else _event_model(type_, OrderOut, _ORDER_EVENTS.get(type_, "an order changed."))
+    for type_ in EVENT_TYPES
 )
 Event = TypeAliasType(
     "Event",
