@@ -161,6 +161,7 @@ def finish(schema: dict[str, Any]) -> None:
     components["schemas"] = dict(sorted(schemas.items()))
     schema["webhooks"] = WEBHOOKS
     _defaults_in_words(schemas, schema.get("paths", {}))
+    _answers_carry_every_field(schemas, schema.get("paths", {}))
     for path, item in schema.get("paths", {}).items():
         for method, operation in item.items():
             if path in PUBLIC_PATHS:
@@ -212,6 +213,7 @@ def _type_events(schemas: dict[str, Any]) -> None:
     lists them (`EventPage`) and a webhook delivers them (`webhooks`)."""
     event = TypeAdapter(Event).json_schema(mode="serialization", ref_template=_SCHEMA + "{model}")
     for name, body in event.pop("$defs").items():
+        body = _without_null_defaults(body)  # as FastAPI leaves them out
         if schemas.setdefault(name, body) != body:
             raise RuntimeError(f"the event schemas describe {name} otherwise than the routes")
     schemas["Event"] = {
@@ -285,6 +287,30 @@ def _defaults_in_words(schemas: dict[str, Any], paths: dict[str, Any]) -> None:
                 raise RuntimeError(f"{name}.{field} has a default and is used in answers")
             value = json.dumps(body.pop("default"))
             body["description"] = f"{body.get('description', '')} Default: `{value}`.".strip()
+
+
+def _answers_carry_every_field(schemas: dict[str, Any], paths: dict[str, Any]) -> None:
+    """Every field of an answer's schema is required: the service serialises whole models
+    (no `exclude_none`, no `exclude_unset`), so a field with a default (`null` for an
+    optional id) is still always there, and a generated client need not check for it."""
+    operations = [op for item in paths.values() for op in item.values()]
+    requests = _reachable(schemas, [op.get("requestBody", {}) for op in operations])
+    for name in _reachable(schemas, [op["responses"] for op in operations]) - requests:
+        properties = schemas[name].get("properties")
+        if properties:
+            schemas[name]["required"] = list(properties)
+
+
+def _without_null_defaults(node: Any) -> Any:
+    if isinstance(node, dict):
+        return {
+            key: _without_null_defaults(value)
+            for key, value in node.items()
+            if not (key == "default" and value is None)
+        }
+    if isinstance(node, list):
+        return [_without_null_defaults(value) for value in node]
+    return node
 
 
 def _reachable(schemas: dict[str, Any], roots: list[Any]) -> set[str]:
