@@ -3,7 +3,9 @@
 `app.openapi_document` builds the document from the routes; the functions here then
 declare what the service does around them, once, as components referenced by `$ref`:
 the headers every answer or request carries (``ETag``, ``Idempotency-Key``,
-``X-Request-ID``...), the errors ``Idempotency-Key`` can cause, a server to call, a
+``X-Request-ID``...), the errors ``Idempotency-Key`` can cause, events typed per
+``type`` (in the feed and the webhook a subscriber receives), ``ProblemCode``, request
+defaults in words (openapi-typescript would make them required), a server to call, a
 licence, and an explicit empty ``security`` on the probes. Nothing here changes an
 answer; it only describes it. `make openapi-lint` holds the result to Redocly's
 ``recommended`` rules and Spectral's ``spectral:oas``.
@@ -149,7 +151,10 @@ def parameter_ref(component: str) -> dict[str, str]:
 
 
 def finish(schema: dict[str, Any]) -> None:
-    """Servers, licence, header components and the errors of `Idempotency-Key`."""
+    """Everything this module adds, in place: server, licence and contact; the problem
+    and event unions' enums and variants; request defaults in words and answers' fields
+    all required; then, per operation, security on the probes, header components, and
+    `Idempotency-Key` with its errors on every write."""
     schema["servers"] = SERVERS
     schema["info"] = {**schema["info"], "license": LICENSE, "contact": CONTACT}
     components = schema.setdefault("components", {})
