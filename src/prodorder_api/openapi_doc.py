@@ -20,7 +20,10 @@ from prodorder_api.errors import PROBLEM_CODES, PROBLEM_MEDIA_TYPE
 from prodorder_api.events.schemas import Event
 from prodorder_api.orders.schemas import OperationAction
 
+# The first is relative, so that /docs ("Try it out") calls the server that served it,
+# wherever that runs; the second is where `make run` listens.
 SERVERS = [
+    {"url": "/", "description": "The server this document came from."},
     {
         "url": "http://127.0.0.1:8000",
         "description": "`make run` on your own machine (`HOST`, `PORT`).",
