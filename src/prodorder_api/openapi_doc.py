@@ -27,7 +27,7 @@ SERVERS = [
     {
         "url": "http://127.0.0.1:8000",
         "description": "`make run` on your own machine (`HOST`, `PORT`).",
-    }
+    },
 ]
 LICENSE = {"name": "Apache-2.0", "identifier": "Apache-2.0"}
 CONTACT = {"name": "prodorder-api maintainers"}
