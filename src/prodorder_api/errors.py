@@ -249,12 +249,14 @@ def _problem_models() -> list[type[ProblemBase]]:
         if error.code not in taken:
             taken.add(error.code)
             models.append(
-                _problem_model(error.code, error.status, error.title, _DESCRIBED[error.code])
+                _problem_model(
+                    error.code, error.status, error.title, _DESCRIBED.get(error.code, error.title)
+                )
             )
     for status, (code, title) in _HTTP_CODES.items():
         if code not in taken:
             taken.add(code)
-            models.append(_problem_model(code, status, title, _HTTP_DESCRIBED[code]))
+            models.append(_problem_model(code, status, title, _HTTP_DESCRIBED.get(code, title)))
     models.append(
         _problem_model(
             NOT_READY,
