@@ -6,7 +6,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 export HOST PORT
 
-.PHONY: lock run test lint typecheck pytest client-check fuzz bench soak bench-reports bench-mrp openapi migrate install install-dev clean tools
+.PHONY: lock run test lint typecheck pytest client-check openapi-lint ts-client-check fuzz bench soak bench-reports bench-mrp openapi migrate install install-dev clean tools
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -81,8 +81,30 @@ client-check: install-dev
 docs: install-dev
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet
 
+# The Node tools for the document (clients/ts/package.json, pinned by its package-lock.json):
+# Redocly CLI, Spectral, openapi-typescript, openapi-fetch, TypeScript. Reinstalled only
+# when the lock changes.
+TS_DIR := clients/ts
+$(TS_DIR)/node_modules/.installed: $(TS_DIR)/package-lock.json
+	cd $(TS_DIR) && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+# openapi/openapi.json against Redocly's `recommended` rules and Spectral's `spectral:oas`
+# (clients/ts/redocly.yaml, clients/ts/.spectral.yaml): any error or warning fails.
+openapi-lint: $(TS_DIR)/node_modules/.installed
+	cd $(TS_DIR) && REDOCLY_TELEMETRY=off REDOCLY_SUPPRESS_UPDATE_NOTICE=true \
+		npx --no-install redocly lint --max-problems=200 ../../openapi/openapi.json
+	cd $(TS_DIR) && npx --no-install spectral lint --ruleset .spectral.yaml \
+		--fail-severity=warn ../../openapi/openapi.json
+
+# The same walk through a TypeScript client: openapi-typescript (default flags) and
+# openapi-fetch, compiled with `tsc --strict`, no type assertions, against the real server
+# (scripts/ts_client_check.py).
+ts-client-check: install-dev $(TS_DIR)/node_modules/.installed
+	$(BIN)/python scripts/ts_client_check.py
+
 # pytest last, so that its summary line closes the output (CI reads it).
-test: lint typecheck docs client-check pytest
+test: lint typecheck docs openapi-lint client-check ts-client-check pytest
 
 # schemathesis against the real server from its own schema, within a time budget:
 # no 5xx, and every response as documented (scripts/fuzz.py). CI runs it before `make test`.

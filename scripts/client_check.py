@@ -81,7 +81,9 @@ def walk(base_url: str, token: str) -> None:
         OrderCreate,
         OrderStatus,
         OutputRequest,
-        Problem,
+        ProblemInvalidTransition,
+        ProblemPreconditionFailed,
+        ProblemUnauthorized,
         ReceiptCreate,
         ReleaseRequest,
         TimeBooking,
@@ -91,7 +93,8 @@ def walk(base_url: str, token: str) -> None:
 
     anonymous = Client(base_url=base_url)
     refused = expect(create_item.sync_detailed(client=anonymous, body=ItemCreate("X", "X")), 401)
-    assert isinstance(refused, Problem) and refused.code == "unauthorized", refused
+    # Problems come back as the schema of their `code` (the document's discriminator).
+    assert isinstance(refused, ProblemUnauthorized) and refused.code == "unauthorized", refused
 
     with AuthenticatedClient(base_url=base_url, token=token, timeout=30) as api:
 
@@ -187,7 +190,7 @@ def walk(base_url: str, token: str) -> None:
         stale = expect(
             release_production_order.sync_detailed(order_id, client=api, if_match='"1"'), 412
         )
-        assert stale.code == "precondition_failed", stale
+        assert isinstance(stale, ProblemPreconditionFailed), stale
 
         pdf = expect(get_production_order_work_order_pdf.sync_detailed(order_id, client=api), 200)
         assert pdf.payload.read(5) == b"%PDF-"
@@ -237,7 +240,8 @@ def walk(base_url: str, token: str) -> None:
         assert order.history[-1].details["unfinished_operations"] == [20]
 
         again = expect(complete_production_order.sync_detailed(order_id, client=api), 409)
-        assert again.code == "invalid_transition" and again.current_status == "completed"
+        assert isinstance(again, ProblemInvalidTransition), again
+        assert again.current_status == "completed" and again.allowed_actions == [], again
 
         stock = expect(get_item_stock.sync_detailed(str(bike.id), client=api), 200)
         totals = (stock.on_hand, stock.reserved, stock.average_cost, stock.value)

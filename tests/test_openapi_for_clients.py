@@ -74,15 +74,30 @@ def test_optional_bodies_are_their_model_not_nullable(openapi: dict[str, Any]) -
     assert nullable_bodies == []
 
 
+def resolve(openapi: dict[str, Any], node: dict[str, Any]) -> dict[str, Any]:
+    """``node``, or what its ``$ref`` (``#/components/...``) points at."""
+    ref = node.get("$ref")
+    if ref is None:
+        return node
+    target: Any = openapi
+    for part in ref.removeprefix("#/").split("/"):
+        target = target[part]
+    return resolve(openapi, target)
+
+
 def test_every_operation_that_takes_if_match_declares_412(openapi: dict[str, Any]) -> None:
-    undeclared = [
-        f"{method.upper()} {path}"
+    takes_if_match = [
+        (f"{method.upper()} {path}", operation)
         for path, item in openapi["paths"].items()
         for method, operation in item.items()
         if any(
-            p["in"] == "header" and p["name"] == "If-Match" for p in operation.get("parameters", [])
+            resolve(openapi, p)["in"] == "header" and resolve(openapi, p)["name"] == "If-Match"
+            for p in operation.get("parameters", [])
         )
-        and "412" not in operation["responses"]
+    ]
+    assert takes_if_match
+    undeclared = [
+        where for where, operation in takes_if_match if "412" not in operation["responses"]
     ]
     assert undeclared == []
 

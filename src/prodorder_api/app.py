@@ -8,7 +8,7 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 from fastapi.routing import APIRoute
 
-from prodorder_api import __version__, docs_ui, metrics
+from prodorder_api import __version__, docs_ui, metrics, openapi_doc
 from prodorder_api.auth import service as auth
 from prodorder_api.auth.router import router as api_keys_router
 from prodorder_api.boms.router import router as boms_router
@@ -269,6 +269,7 @@ def openapi_document(app: FastAPI) -> dict[str, Any]:
     for unused in ("HTTPValidationError", "ValidationError"):
         schema.get("components", {}).get("schemas", {}).pop(unused, None)
     _name_components_by_title(schema)
+    openapi_doc.finish(schema)
     app.openapi_schema = schema
     return schema
 

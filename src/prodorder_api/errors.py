@@ -6,15 +6,16 @@ import re
 import sqlite3
 from collections.abc import Iterator
 from decimal import Decimal
-from typing import Any, ClassVar
+from typing import Annotated, Any, ClassVar, Literal, Union, get_args
 
 import asyncpg
 import sqlalchemy.exc
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field, create_model
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from typing_extensions import TypeAliasType
 
 from prodorder_api.money import to_json
 
@@ -25,42 +26,6 @@ PROBLEM_MEDIA_TYPE = "application/problem+json"
 
 def problem_type(code: str) -> str:
     return f"urn:prodorder:problem:{code}"
-
-
-class ValidationErrorItem(BaseModel):
-    loc: list[str | int] = Field(description='Where the error is, e.g. `["body", "quantity"]`.')
-    msg: str = Field(description="What is wrong, in words.")
-
-
-class Shortage(BaseModel):
-    item_id: str
-    location_id: str | None = None
-    lot_code: str | None = None
-    required: str
-    available: str
-    shortage: str
-
-
-class Problem(BaseModel):
-    """An RFC 9457 problem document with a machine-readable ``code``."""
-
-    model_config = ConfigDict(extra="allow")
-
-    type: str = Field(examples=["urn:prodorder:problem:not_found"])
-    title: str = Field(examples=["Not found"])
-    status: int = Field(examples=[404])
-    detail: str = Field(examples=["No item with id 0193…"])
-    code: str = Field(examples=["not_found"])
-    errors: list[ValidationErrorItem] | None = Field(
-        default=None, description="With `validation_error`: one entry per invalid field."
-    )
-    shortages: list[Shortage] | None = Field(
-        default=None, description="With `insufficient_stock`: what is missing, per item."
-    )
-    current_status: str | None = Field(default=None, description="With `invalid_transition`.")
-    allowed_actions: list[str] | None = Field(
-        default=None, description="With `invalid_transition`."
-    )
 
 
 class AppError(Exception):
@@ -159,6 +124,171 @@ class InvalidTransition(AppError):
         super().__init__(detail, current_status=current_status, allowed_actions=allowed_actions)
 
 
+# --- The problem documents, as the OpenAPI document describes them -------------------
+# One schema per `code`, under `Problem`: a `oneOf` with a discriminator on `code`, so a
+# generated client narrows a problem by its code (`shortages` exists only on
+# `insufficient_stock`). They describe the bodies built above; nothing is validated
+# against them.
+
+# Answered by the handlers below for Starlette's own HTTP errors.
+_HTTP_CODES = {
+    400: ("bad_request", "Bad request"),
+    401: ("unauthorized", "Unauthorized"),
+    403: ("forbidden", "Forbidden"),
+    404: ("not_found", "Not found"),
+    405: ("method_not_allowed", "Method not allowed"),
+    406: ("not_acceptable", "Not acceptable"),
+    413: ("payload_too_large", "Payload too large"),
+    415: ("unsupported_media_type", "Unsupported media type"),
+}
+# Any other HTTP error Starlette raises: its own status, this code.
+HTTP_ERROR = "http_error"
+NOT_READY = "not_ready"  # /readyz (health/router.py)
+
+
+class ValidationErrorItem(BaseModel):
+    loc: list[str | int] = Field(description='Where the error is, e.g. `["body", "quantity"]`.')
+    msg: str = Field(description="What is wrong, in words.")
+
+
+class Shortage(BaseModel):
+    item_id: str = Field(description="The component that is short.")
+    location_id: str | None = Field(description="Where it was looked for.")
+    lot_code: str | None = Field(description="The lot asked for, if one was.")
+    required: str = Field(description="Exact decimal: what the request needs.")
+    available: str = Field(description="Exact decimal: what is free there now.")
+    shortage: str = Field(description="Exact decimal: `required` − `available`.")
+
+
+class ProblemBase(BaseModel):
+    """What every problem document carries (RFC 9457)."""
+
+    type: str = Field(
+        description="`urn:prodorder:problem:<code>`.",
+        examples=["urn:prodorder:problem:not_found"],
+    )
+    title: str = Field(description="The code in words; the same for every problem of a code.")
+    status: int = Field(description="The HTTP status, repeated.")
+    detail: str = Field(description="This occurrence, in words.")
+
+
+def _problem_model(code: str, status: int | None, title: str, doc: str) -> type[ProblemBase]:
+    name = "Problem" + "".join(part.capitalize() for part in code.split("_"))
+    fields: dict[str, Any] = {
+        "code": (Literal[code], Field(description=f"`{code}`.")),
+        "title": (str, Field(description="The code in words.", examples=[title])),
+    }
+    if status is not None:
+        fields["status"] = (Literal[status], Field(description=f"{status}."))
+    model = create_model(name, __base__=ProblemBase, __doc__=f"{status or 'Any'}: {doc}", **fields)
+    model.model_config["title"] = name
+    return model
+
+
+class ProblemValidationError(ProblemBase):
+    """422: the input is invalid; `errors` names every field that is."""
+
+    code: Literal["validation_error"]
+    status: Literal[422]
+    errors: list[ValidationErrorItem] = Field(description="One entry per invalid field.")
+
+
+class ProblemInsufficientStock(ProblemBase):
+    """409: not enough free stock; nothing was reserved or moved."""
+
+    code: Literal["insufficient_stock"]
+    status: Literal[409]
+    shortages: list[Shortage] = Field(description="What is missing, per item and location.")
+
+
+class ProblemInvalidTransition(ProblemBase):
+    """409: the action is not allowed in the current status (of the order, or of the
+    operation for an operation's action)."""
+
+    code: Literal["invalid_transition"]
+    status: Literal[409]
+    current_status: str = Field(description="The order's (or operation's) status now.")
+    allowed_actions: list[str] = Field(description="What that status permits; empty if final.")
+
+
+_DESCRIBED: dict[str, str] = {
+    "not_found": "the resource does not exist.",
+    "conflict": "the request conflicts with the current state (a unique code taken, a BOM "
+    "an order used, ...).",
+    "precondition_failed": "the `If-Match` version is stale, or not an ETag of this API.",
+    "unauthorized": "no API key, or not a valid one.",
+    "forbidden": "the API key's scope is too low.",
+    "idempotency_key_reused": "the `Idempotency-Key` was used for a different request.",
+    "idempotency_key_in_use": "a request with this `Idempotency-Key` is still running.",
+    "request_timeout": "the request did not arrive in time.",
+    "payload_too_large": "the body is larger than the service accepts.",
+    "headers_too_large": "the request line and headers are too large.",
+    "service_unavailable": "the database or the server is out of capacity; retry after "
+    "`Retry-After` seconds.",
+    "rate_limited": "too many requests for this API key; retry after `Retry-After` seconds.",
+    "internal_error": "an unexpected error, logged with the request id.",
+}
+_HTTP_DESCRIBED = {
+    "bad_request": "the request could not be read.",
+    "method_not_allowed": "the path does not take this method; `Allow` lists those it does.",
+    "not_acceptable": "no representation matches `Accept`.",
+    "unsupported_media_type": "the body's media type is not accepted.",
+}
+
+
+def _problem_models() -> list[type[ProblemBase]]:
+    special: list[type[ProblemBase]] = [
+        ProblemValidationError,
+        ProblemInsufficientStock,
+        ProblemInvalidTransition,
+    ]
+    taken = {_code_of(model) for model in special}
+    models = list(special)
+    errors: list[type[AppError]] = [AppError, *_subclasses(AppError)]
+    for error in errors:
+        if error.code not in taken:
+            taken.add(error.code)
+            models.append(
+                _problem_model(
+                    error.code, error.status, error.title, _DESCRIBED.get(error.code, error.title)
+                )
+            )
+    for status, (code, title) in _HTTP_CODES.items():
+        if code not in taken:
+            taken.add(code)
+            models.append(_problem_model(code, status, title, _HTTP_DESCRIBED.get(code, title)))
+    models.append(
+        _problem_model(
+            NOT_READY,
+            503,
+            "Not ready",
+            "the database cannot be reached or its schema is behind the migrations (`/readyz`).",
+        )
+    )
+    models.append(_problem_model(HTTP_ERROR, None, "HTTP error", "any other HTTP error."))
+    return models
+
+
+def _code_of(model: type[ProblemBase]) -> str:
+    code: str = get_args(model.model_fields["code"].annotation)[0]
+    return code
+
+
+def _subclasses(cls: type[AppError]) -> list[type[AppError]]:
+    found: list[type[AppError]] = []
+    for sub in cls.__subclasses__():
+        found += [sub, *_subclasses(sub)]
+    return found
+
+
+PROBLEM_MODELS: tuple[type[ProblemBase], ...] = tuple(_problem_models())
+PROBLEM_CODES: tuple[str, ...] = tuple(_code_of(model) for model in PROBLEM_MODELS)
+Problem = TypeAliasType(
+    "Problem",
+    Annotated[Union[PROBLEM_MODELS], Field(discriminator="code")],  # type: ignore[valid-type]  # noqa: UP007
+)
+
+
 def problem_response(body: dict[str, Any], headers: dict[str, str] | None = None) -> JSONResponse:
     return JSONResponse(
         body, status_code=body["status"], media_type=PROBLEM_MEDIA_TYPE, headers=headers
@@ -191,18 +321,6 @@ def _validation_items(exc: RequestValidationError) -> list[dict[str, Any]]:
     return items
 
 
-_HTTP_CODES = {
-    400: ("bad_request", "Bad request"),
-    401: ("unauthorized", "Unauthorized"),
-    403: ("forbidden", "Forbidden"),
-    404: ("not_found", "Not found"),
-    405: ("method_not_allowed", "Method not allowed"),
-    406: ("not_acceptable", "Not acceptable"),
-    413: ("payload_too_large", "Payload too large"),
-    415: ("unsupported_media_type", "Unsupported media type"),
-}
-
-
 def install_handlers(app: FastAPI) -> None:
     @app.exception_handler(AppError)
     async def on_app_error(_request: Request, exc: AppError) -> JSONResponse:
@@ -228,7 +346,7 @@ def install_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def on_http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        code, title = _HTTP_CODES.get(exc.status_code, ("http_error", "HTTP error"))
+        code, title = _HTTP_CODES.get(exc.status_code, (HTTP_ERROR, "HTTP error"))
         detail = exc.detail if isinstance(exc.detail, str) else title
         if exc.status_code == 405:  # Starlette names one route's methods; list them all
             exc.headers = {"Allow": ", ".join(_methods_for(request))}

@@ -2,7 +2,7 @@
 
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Annotated, Any
+from typing import Annotated, Any, Final
 
 from pydantic import (
     AfterValidator,
@@ -13,10 +13,32 @@ from pydantic import (
     PlainSerializer,
     WithJsonSchema,
 )
+from typing_extensions import TypeAliasType
 
 from prodorder_api.money import MAX_INPUT, parse_decimal, to_json
 
-_DECIMAL_PATTERN = r"^-?\d{1,9}(\.\d{1,6})?$"
+# Each decimal type is one named schema in the OpenAPI document (a `TypeAliasType`
+# becomes a component), referenced by every field of that type. Input takes a string or
+# a JSON number; output is always a string. The string patterns say what the checks
+# below say: at most 9 digits before the point and 6 after it, and "greater than 0" as
+# no minus sign and some digit other than 0 (no look-ahead, which not every generator's
+# regular expressions know).
+_PLACES = r"(?:[1-9]\d{0,5}|0[1-9]\d{0,4}|00[1-9]\d{0,3}|000[1-9]\d{0,2}|0000[1-9]\d?|00000[1-9])"
+_POSITIVE = rf"(?:[1-9]\d{{0,8}}(?:\.\d{{1,6}})?|0\.{_PLACES})"
+DECIMAL_PATTERNS: Final = {
+    "Decimal": r"^-?\d+(\.\d{1,6})?$",
+    "DecimalInput": r"^-?\d{1,9}(\.\d{1,6})?$",
+    "PositiveDecimal": rf"^{_POSITIVE}$",
+    "NonNegativeDecimal": r"^\d{1,9}(\.\d{1,6})?$",
+    "NonZeroDecimal": rf"^-?{_POSITIVE}$",
+}
+_BOUND = int(MAX_INPUT)
+
+
+def _input_schema(name: str, description: str, **number: Any) -> WithJsonSchema:
+    string = {"type": "string", "pattern": DECIMAL_PATTERNS[name], "examples": ["12.5"]}
+    number = {"type": "number", "exclusiveMaximum": _BOUND, **number}
+    return WithJsonSchema({"anyOf": [string, number], "description": description}, "validation")
 
 
 def _positive(value: Decimal) -> Decimal:
@@ -37,37 +59,86 @@ def _non_zero(value: Decimal) -> Decimal:
     return value
 
 
-def _decimal_schema(description: str, minimum: str | None = None) -> dict[str, Any]:
-    string: dict[str, Any] = {"type": "string", "pattern": _DECIMAL_PATTERN, "examples": ["12.5"]}
-    number: dict[str, Any] = {"type": "number", "exclusiveMaximum": int(MAX_INPUT)}
-    return {"anyOf": [string, number], "description": description}
-
-
 _SERIALIZE = PlainSerializer(to_json, return_type=str, when_used="json")
 _OUT_SCHEMA = WithJsonSchema(
-    {"type": "string", "pattern": r"^-?\d+(\.\d{1,6})?$", "examples": ["12.5"]},
+    {
+        "type": "string",
+        "pattern": DECIMAL_PATTERNS["Decimal"],
+        "examples": ["12.5"],
+        "description": "Exact decimal as a string, at most 6 places.",
+    },
     mode="serialization",
 )
+_PARSE = BeforeValidator(parse_decimal)
 
 
-def _decimal_type(description: str, *checks: Any) -> Any:
-    return Annotated[
+def _named(name: str, annotated: Any) -> Any:
+    """A named type: one component in the OpenAPI document, `$ref`-ed by each field."""
+    return TypeAliasType(name, annotated)
+
+
+DecimalValue = _named(
+    "DecimalInput",
+    Annotated[
         Decimal,
-        BeforeValidator(parse_decimal),
-        *[AfterValidator(check) for check in checks],
+        _PARSE,
         _SERIALIZE,
-        WithJsonSchema(_decimal_schema(description), mode="validation"),
+        _input_schema(
+            "DecimalInput",
+            "Exact decimal, at most 6 places, as a string or JSON number.",
+            exclusiveMinimum=-_BOUND,
+        ),
         _OUT_SCHEMA,
-    ]
-
-
-DecimalValue = _decimal_type("Exact decimal, at most 6 places, as a string or JSON number.")
-PositiveDecimal = _decimal_type("Exact decimal greater than 0, at most 6 places.", _positive)
-NonNegativeDecimal = _decimal_type("Exact decimal, 0 or more, at most 6 places.", _non_negative)
-NonZeroDecimal = _decimal_type("Exact non-zero decimal, at most 6 places.", _non_zero)
+    ],
+)
+PositiveDecimal = _named(
+    "PositiveDecimal",
+    Annotated[
+        Decimal,
+        _PARSE,
+        AfterValidator(_positive),
+        _SERIALIZE,
+        _input_schema(
+            "PositiveDecimal",
+            "Exact decimal greater than 0, at most 6 places, as a string or JSON number.",
+            exclusiveMinimum=0,
+        ),
+        _OUT_SCHEMA,
+    ],
+)
+NonNegativeDecimal = _named(
+    "NonNegativeDecimal",
+    Annotated[
+        Decimal,
+        _PARSE,
+        AfterValidator(_non_negative),
+        _SERIALIZE,
+        _input_schema(
+            "NonNegativeDecimal",
+            "Exact decimal, 0 or more, at most 6 places, as a string or JSON number.",
+            minimum=0,
+        ),
+        _OUT_SCHEMA,
+    ],
+)
+NonZeroDecimal = _named(
+    "NonZeroDecimal",
+    Annotated[
+        Decimal,
+        _PARSE,
+        AfterValidator(_non_zero),
+        _SERIALIZE,
+        _input_schema(
+            "NonZeroDecimal",
+            "Exact non-zero decimal, at most 6 places, as a string or JSON number.",
+            exclusiveMinimum=-_BOUND,
+        ),
+        _OUT_SCHEMA,
+    ],
+)
 
 # Decimals the service computes (never parsed from input): serialised as strings.
-DecimalOut = Annotated[Decimal, _SERIALIZE, _OUT_SCHEMA]
+DecimalOut = _named("Decimal", Annotated[Decimal, _SERIALIZE, _OUT_SCHEMA])
 
 
 def _clean_text(value: str) -> str:

@@ -77,9 +77,12 @@ def document_consistency(schema: dict[str, Any]) -> None:
         "enum": ["strong"],
         "title": CONSISTENCY_HEADER,
     }
+    # One parameter component, referenced by every read the replica may answer.
+    components.setdefault("parameters", {})[CONSISTENCY_HEADER] = dict(CONSISTENCY_PARAMETER)
+    reference = {"$ref": f"#/components/parameters/{CONSISTENCY_HEADER}"}
     for path, operations in schema.get("paths", {}).items():
         if replica_path(path) and "get" in operations:
-            operations["get"].setdefault("parameters", []).append(dict(CONSISTENCY_PARAMETER))
+            operations["get"].setdefault("parameters", []).append(dict(reference))
 
 
 class ReadReplica:

@@ -54,6 +54,7 @@ async def list_api_keys(session: Session, paging: Paging) -> dict[str, object]:
     responses=problem_responses(404),
 )
 async def get_api_key(key_id: str, session: Session) -> object:
+    """One key's name, scope, prefix and use; never its token."""
     return await service.get(session, key_id)
 
 

@@ -43,6 +43,7 @@ async def create_bom(body: BomCreate, session: Session) -> Bom:
 async def list_boms(
     session: Session, paging: Paging, item_id: uuid.UUID | None = None
 ) -> dict[str, object]:
+    """BOM revisions, oldest first; `item_id` gives one product's revisions."""
     rows, cursor = await service.list_boms(session, paging, item_id)
     return to_page(BomOut, rows, cursor)
 
@@ -51,6 +52,7 @@ async def list_boms(
     "/{bom_id}", response_model=BomOut, summary="Get a BOM", responses=problem_responses(404)
 )
 async def get_bom(bom_id: str, session: Session) -> Bom:
+    """One BOM revision with its lines, operations and by-products, and its `ETag`."""
     return await service.get(session, bom_id)
 
 
@@ -73,6 +75,8 @@ async def update_bom(bom_id: str, body: BomUpdate, session: Session, if_match: I
     responses=problem_responses(404, 412),
 )
 async def make_default_bom(bom_id: str, session: Session, if_match: IfMatch) -> Bom:
+    """This revision becomes the item's default (the one new orders use); the
+    previous default stays as a revision."""
     return await service.make_default(session, bom_id, if_match)
 
 

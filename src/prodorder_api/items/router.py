@@ -46,6 +46,8 @@ async def list_items(
         AwareDatetime | None, Query(description="Only items changed after this time (RFC 3339).")
     ] = None,
 ) -> dict[str, object]:
+    """Items, oldest first; filter by exact `sku`, by `q` (part of SKU or name), or by
+    `updated_after` to sync only what changed."""
     rows, cursor = await service.list_items(session, paging, sku, q, updated_after)
     return to_page(ItemOut, rows, cursor)
 
@@ -54,6 +56,7 @@ async def list_items(
     "/{item_id}", response_model=ItemOut, summary="Get an item", responses=problem_responses(404)
 )
 async def get_item(item_id: str, session: Session) -> Item:
+    """One item with its `average_cost` (kept by the service) and its `ETag`."""
     return await service.get(session, item_id)
 
 

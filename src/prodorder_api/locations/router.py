@@ -43,6 +43,7 @@ async def list_locations(
     paging: Paging,
     code: Annotated[str | None, Query(max_length=64, description="Exact code, e.g. MAIN.")] = None,
 ) -> dict[str, object]:
+    """Every location, oldest first (`MAIN` exists from the start)."""
     rows, cursor = await service.list_locations(session, paging, code)
     return to_page(LocationOut, rows, cursor)
 
@@ -54,4 +55,5 @@ async def list_locations(
     responses=problem_responses(404),
 )
 async def get_location(location_id: str, session: Session) -> Location:
+    """One location."""
     return await service.get(session, location_id)

@@ -38,6 +38,7 @@ async def list_lots(
     "/{lot_id}", response_model=LotOut, summary="Get a lot", responses=problem_responses(404)
 )
 async def get_lot(lot_id: str, session: Session) -> LotOut:
+    """One lot with its expiry date and what is on hand of it."""
     return await service.get(session, lot_id)
 
 

@@ -88,6 +88,8 @@ async def list_production_orders(
         uuid.UUID | None, Query(description="Orders a production plan's `firm` created.")
     ] = None,
 ) -> Response:
+    """Summaries, oldest first; filter by status (repeat for several), item,
+    reference, due dates, `updated_after` or the plan that created them."""
     filters = read.OrderFilters(
         list(status or []),
         item_id,
@@ -196,6 +198,7 @@ async def reserve_production_order(order_id: str, session: Session, if_match: If
 async def unrelease_production_order(
     order_id: str, session: Session, if_match: IfMatch
 ) -> Response:
+    """Frees every reservation; the order is `planned` again."""
     return await read.order_json(await service.unrelease(session, order_id, if_match))
 
 
@@ -206,6 +209,8 @@ async def unrelease_production_order(
     responses=ACTION_ERRORS,
 )
 async def start_production_order(order_id: str, session: Session, if_match: IfMatch) -> Response:
+    """Production begins; no stock moves until components are issued or
+    output is reported."""
     return await read.order_json(await service.start(session, order_id, if_match))
 
 

@@ -25,6 +25,33 @@ from prodorder_api.orders.states import Action, Status
 OrderStatus = TypeAliasType("OrderStatus", Status)
 OrderAction = TypeAliasType("OrderAction", Action)
 OperationStatus = TypeAliasType("OperationStatus", Literal["pending", "in_progress", "done"])
+# What an operation's status permits (operations.OPERATION_ALLOWED): in a 409
+# `invalid_transition` on an operation's action, beside the order's `OrderAction`s.
+OperationAction = TypeAliasType("OperationAction", Literal["start", "time", "complete"])
+# Every `action` an order's history records (`service.record`, and `create`).
+HistoryAction = TypeAliasType(
+    "HistoryAction",
+    Literal[
+        "create",
+        "update",
+        "release",
+        "reserve",
+        "unrelease",
+        "start",
+        "consume",
+        "output",
+        "scrap",
+        "complete",
+        "cancel",
+        "hold",
+        "resume",
+        "split",
+        "return",
+        "operation_start",
+        "operation_time",
+        "operation_complete",
+    ],
+)
 AvailabilityStatus = TypeAliasType(
     "AvailabilityStatus", Literal["available", "partial", "unavailable"]
 )
@@ -175,7 +202,7 @@ class OperationOut(ResponseModel):
 
 
 class HistoryEntry(ResponseModel):
-    action: str
+    action: HistoryAction
     from_status: OrderStatus | None
     to_status: OrderStatus
     at: datetime

@@ -47,6 +47,7 @@ async def create_production_plan(body: PlanCreate, session: Session) -> Response
     responses=problem_responses(422),
 )
 async def list_production_plans(session: Session, paging: Paging) -> dict[str, object]:
+    """Plans, oldest first, with their status."""
     rows, cursor = await service.list_plans(session, paging)
     return to_page(PlanSummary, rows, cursor)
 

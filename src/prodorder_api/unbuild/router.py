@@ -60,6 +60,7 @@ async def create_unbuild_order(body: UnbuildCreate, session: Session) -> Unbuild
 async def list_unbuild_orders(
     session: Session, paging: Paging, item_id: uuid.UUID | None = None
 ) -> dict[str, object]:
+    """Unbuild orders, oldest first; `item_id` gives one product's."""
     rows, cursor = await service.list_unbuilds(session, paging, item_id)
     movements = await service.movements_of(session, [r.id for r in rows])
     return {"data": [_out(r, movements) for r in rows], "next_cursor": cursor}
@@ -72,5 +73,6 @@ async def list_unbuild_orders(
     responses=problem_responses(404),
 )
 async def get_unbuild_order(unbuild_id: str, session: Session) -> UnbuildOut:
+    """One unbuild order with the movements it wrote."""
     order, movements = await service.get(session, unbuild_id)
     return _out(order, movements)

@@ -38,6 +38,7 @@ async def create_work_center(body: WorkCenterCreate, session: Session) -> WorkCe
     responses=problem_responses(422),
 )
 async def list_work_centers(session: Session, paging: Paging) -> dict[str, object]:
+    """Work centers, oldest first."""
     rows, cursor = await service.list_work_centers(session, paging)
     return to_page(WorkCenterOut, rows, cursor)
 
@@ -49,6 +50,7 @@ async def list_work_centers(session: Session, paging: Paging) -> dict[str, objec
     responses=problem_responses(404),
 )
 async def get_work_center(work_center_id: str, session: Session) -> WorkCenter:
+    """One work center with its rate and minutes per day, and its `ETag`."""
     return await service.get(session, work_center_id)
 
 
