@@ -226,7 +226,7 @@ async def test_values_at_the_edges_read_as_pydantic_renders_them(
         session.add(
             OrderEvent(
                 order_id=uuid.UUID(order["id"]),
-                action="imported",
+                action="update",  # history records only the actions of HistoryAction
                 from_status="planned",
                 to_status="planned",
                 details={
@@ -242,7 +242,7 @@ async def test_values_at_the_edges_read_as_pydantic_renders_them(
         session.add(
             OrderEvent(
                 order_id=uuid.UUID(order["id"]),
-                action="imported",
+                action="update",  # history records only the actions of HistoryAction
                 from_status="planned",
                 to_status="planned",
                 details={},

@@ -204,7 +204,9 @@ async def test_every_get_the_replica_answers_is_a_pure_read(
     document = (await live.get("/openapi.json")).json()
     answered = {}
     for path, operations in document["paths"].items():
-        params = [p for p in operations.get("get", {}).get("parameters", []) if p["in"] == "path"]
+        params = [
+            p for p in operations.get("get", {}).get("parameters", []) if p.get("in") == "path"
+        ]
         if "get" not in operations or not path.startswith("/v1/"):
             continue
         if any(p["name"] not in ids for p in params):
