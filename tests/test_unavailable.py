@@ -91,6 +91,12 @@ def test_bugs_are_not_mistaken_for_unavailability(tmp_path: Path) -> None:
     chained = RuntimeError("while handling")
     chained.__cause__ = asyncpg.CannotConnectNowError("the database system is starting up")
     assert database_unavailable(chained)
+    # A replica's read cancelled by replay is worth a retry; other 40001s stay 500s.
+    conflict = asyncpg.SerializationError("canceling statement due to conflict with recovery")
+    assert database_unavailable(sqlalchemy.exc.DBAPIError("SELECT 1", {}, conflict))
+    assert not database_unavailable(
+        asyncpg.SerializationError("could not serialize access due to concurrent update")
+    )
 
 
 def test_the_api_document_declares_the_503_on_every_route_that_reads_the_database() -> None:

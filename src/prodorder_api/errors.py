@@ -401,6 +401,10 @@ _UNAVAILABLE = (
     sqlalchemy.exc.TimeoutError,
 )
 _SQLITE_UNAVAILABLE = ("database is locked", "unable to open database file")
+# A read on a streaming replica cancelled because replay had to remove rows it could
+# still see (40001 "canceling statement due to conflict with recovery"): the request
+# changed nothing, and the same read succeeds when retried.
+_RECOVERY_CONFLICT = "conflict with recovery"
 
 
 def _causes(exc: BaseException) -> Iterator[BaseException]:
@@ -426,6 +430,8 @@ def database_unavailable(exc: BaseException) -> bool:
         if isinstance(cause, sqlalchemy.exc.DBAPIError) and cause.connection_invalidated:
             return True
         if isinstance(cause, sqlite3.OperationalError) and str(cause) in _SQLITE_UNAVAILABLE:
+            return True
+        if isinstance(cause, asyncpg.SerializationError) and _RECOVERY_CONFLICT in str(cause):
             return True
     return False
 
