@@ -10,6 +10,7 @@ from decimal import Decimal
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from prodorder_api.boms.models import Bom
 from prodorder_api.concurrency import ANY, Precondition
 from prodorder_api.errors import ValidationFailed
 from prodorder_api.money import ZERO, to_json
@@ -50,24 +51,7 @@ async def split(
             f"must be less than the order's quantity {to_json(order.quantity)}",
         )
     bom = await service.resize(session, order, order.quantity - quantity)
-    [new] = await service.place(
-        session,
-        [
-            NewOrder(
-                item_id=order.item_id,
-                bom=bom,
-                quantity=quantity,
-                location_id=order.location_id,
-                output_location_id=order.output_location_id,
-                due_date=order.due_date,
-                planned_start=order.planned_start,
-                priority=order.priority,
-                reference=order.reference,
-                notes=order.notes,
-                production_plan_id=order.production_plan_id,
-            )
-        ],
-    )
+    [new] = await service.place(session, [_like(order, bom, quantity)])
     new.split_from = order.id
     if order.status != new.status:  # made in the status of the order it comes from
         new.status, new.released_at = order.status, order.released_at
@@ -132,24 +116,25 @@ async def backorder(session: AsyncSession, order: ProductionOrder) -> Production
     if rest <= 0:
         return None
     bom = await service.bom_of(session, order)
-    [new] = await service.place(
-        session,
-        [
-            NewOrder(
-                item_id=order.item_id,
-                bom=bom,
-                quantity=rest,
-                location_id=order.location_id,
-                output_location_id=order.output_location_id,
-                due_date=order.due_date,
-                planned_start=order.planned_start,
-                priority=order.priority,
-                reference=order.reference,
-                notes=order.notes,
-                production_plan_id=order.production_plan_id,
-            )
-        ],
-    )
+    [new] = await service.place(session, [_like(order, bom, rest)])
     new.backorder_of = order.id
     order.backorder_id = new.id
     return new
+
+
+def _like(order: ProductionOrder, bom: Bom, quantity: Decimal) -> NewOrder:
+    """A planned order of ``quantity`` like ``order``: same product, BOM, locations,
+    dates, priority, reference, notes and plan."""
+    return NewOrder(
+        item_id=order.item_id,
+        bom=bom,
+        quantity=quantity,
+        location_id=order.location_id,
+        output_location_id=order.output_location_id,
+        due_date=order.due_date,
+        planned_start=order.planned_start,
+        priority=order.priority,
+        reference=order.reference,
+        notes=order.notes,
+        production_plan_id=order.production_plan_id,
+    )

@@ -20,16 +20,14 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from prodorder_api.db import Base, UTCDateTime, utcnow
 from prodorder_api.ids import new_id
 from prodorder_api.money import ZERO, Exact, div
+from prodorder_api.orders.states import STATUSES
 
 
 class ProductionOrder(Base):
     __tablename__ = "production_orders"
     __table_args__ = (
         CheckConstraint("quantity > 0", name="quantity_positive"),
-        CheckConstraint(
-            "status IN ('planned', 'released', 'in_progress', 'on_hold', 'completed', 'cancelled')",
-            name="status",
-        ),
+        CheckConstraint("status IN (" + ", ".join(f"'{s}'" for s in STATUSES) + ")", name="status"),
         Index("ix_production_orders_status_id", "status", "id"),
         Index("ix_production_orders_item_id", "item_id"),
         Index("ix_production_orders_reference", "reference"),

@@ -69,9 +69,7 @@ class StockMovement(Base):
     __tablename__ = "stock_movements"
     __table_args__ = (
         CheckConstraint(
-            "type IN ('receipt', 'adjustment', 'transfer_out', 'transfer_in', "
-            "'consumption', 'output', 'scrap', 'return', 'disassembly', 'recovery')",
-            name="type",
+            "type IN (" + ", ".join(f"'{t}'" for t in MOVEMENT_TYPES) + ")", name="type"
         ),
         Index("ix_stock_movements_item_id_id", "item_id", "id"),
         # Lot tracing looks up one (item, lot)'s movements at every level.
