@@ -7,6 +7,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
 
+from prodorder_api.db import built_on
 from prodorder_api.models import Base
 from prodorder_api.settings import get_settings
 
@@ -24,6 +25,7 @@ def _configure(connection: Connection) -> None:
         target_metadata=target_metadata,
         render_as_batch=connection.dialect.name == "sqlite",
         compare_type=True,
+        include_object=built_on(connection.dialect.name),
     )
 
 

@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
 from prodorder_api import migrate
 from prodorder_api.app import create_app
-from prodorder_api.db import create_engine
+from prodorder_api.db import built_on, create_engine
 from prodorder_api.errors import PROBLEM_MEDIA_TYPE
 from prodorder_api.items.models import Item
 from prodorder_api.locations.models import DEFAULT_LOCATION_CODE, Location
@@ -117,6 +117,7 @@ def _schema_differences(connection: Connection) -> list[Any]:
             "compare_type": True,
             "compare_server_default": True,
             "render_as_batch": connection.dialect.name == "sqlite",
+            "include_object": built_on(connection.dialect.name),
         },
     )
     return list(compare_metadata(context, Base.metadata))

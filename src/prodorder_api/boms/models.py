@@ -17,7 +17,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from prodorder_api.db import Base, UTCDateTime, utcnow
+from prodorder_api.db import Base, JsonMap, UTCDateTime, metadata_index, utcnow
 from prodorder_api.ids import new_id
 from prodorder_api.money import ZERO, Exact
 
@@ -28,6 +28,7 @@ class Bom(Base):
         UniqueConstraint("item_id", "revision"),
         CheckConstraint("output_quantity > 0", name="output_quantity_positive"),
         Index("ix_boms_item_id", "item_id"),
+        metadata_index("boms"),
         # At most one default per item, whatever races.
         Index(
             "uq_boms_default_per_item",
@@ -45,6 +46,9 @@ class Bom(Base):
     is_default: Mapped[bool] = mapped_column(Boolean, default=False)
     # Set when the first production order uses the BOM; from then on it is immutable.
     used: Mapped[bool] = mapped_column(Boolean, default=False)
+    meta: Mapped[dict[str, str]] = mapped_column(
+        "metadata", JsonMap, default=dict, server_default=text("'{}'")
+    )
     version: Mapped[int] = mapped_column(Integer, default=1)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

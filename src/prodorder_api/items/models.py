@@ -2,10 +2,10 @@ import uuid
 from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import CheckConstraint, Integer, String, Uuid
+from sqlalchemy import CheckConstraint, Integer, String, Uuid, text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from prodorder_api.db import Base, UTCDateTime, utcnow
+from prodorder_api.db import Base, JsonMap, UTCDateTime, metadata_index, utcnow
 from prodorder_api.ids import new_id
 from prodorder_api.money import ZERO, Exact
 
@@ -25,6 +25,7 @@ class Item(Base):
     __table_args__ = (
         CheckConstraint("tracking IN ('none', 'lot', 'serial')", name="tracking"),
         CheckConstraint("lead_time_days >= 0", name="lead_time_days"),
+        metadata_index("items"),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
@@ -36,6 +37,9 @@ class Item(Base):
     average_cost: Mapped[Decimal | None] = mapped_column(Exact)
     stock_value: Mapped[Decimal] = mapped_column(Exact, default=ZERO)
     lead_time_days: Mapped[int] = mapped_column(Integer, default=0)
+    meta: Mapped[dict[str, str]] = mapped_column(
+        "metadata", JsonMap, default=dict, server_default=text("'{}'")
+    )
     version: Mapped[int] = mapped_column(Integer, default=1)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)

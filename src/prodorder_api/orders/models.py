@@ -14,10 +14,11 @@ from sqlalchemy import (
     String,
     UniqueConstraint,
     Uuid,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from prodorder_api.db import Base, UTCDateTime, utcnow
+from prodorder_api.db import Base, JsonMap, UTCDateTime, metadata_index, utcnow
 from prodorder_api.ids import new_id
 from prodorder_api.money import ZERO, Exact, div
 from prodorder_api.orders.states import STATUSES
@@ -33,6 +34,8 @@ class ProductionOrder(Base):
         Index("ix_production_orders_reference", "reference"),
         Index("ix_production_orders_updated_at", "updated_at"),
         Index("ix_production_orders_production_plan_id", "production_plan_id"),
+        Index("ix_production_orders_external_order_id", "external_order_id"),
+        metadata_index("production_orders"),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
@@ -48,6 +51,14 @@ class ProductionOrder(Base):
     priority: Mapped[int] = mapped_column(Integer, default=0)
     reference: Mapped[str | None] = mapped_column(String(200))
     notes: Mapped[str | None] = mapped_column(String(4000))
+    # The demand the order is for: a webshop's or ERP's order (and line, customer).
+    demand_source: Mapped[str | None] = mapped_column(String(100))
+    external_order_id: Mapped[str | None] = mapped_column(String(200))
+    external_line_id: Mapped[str | None] = mapped_column(String(200))
+    customer_ref: Mapped[str | None] = mapped_column(String(200))
+    meta: Mapped[dict[str, str]] = mapped_column(
+        "metadata", JsonMap, default=dict, server_default=text("'{}'")
+    )
     # Set on the orders a production plan's ``firm`` created.
     production_plan_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("production_plans.id"))
     # On hold: the status to resume to. Split off or backordered: the order it came from;

@@ -9,10 +9,19 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 
-from sqlalchemy import CheckConstraint, Date, ForeignKey, Index, String, UniqueConstraint, Uuid
+from sqlalchemy import (
+    CheckConstraint,
+    Date,
+    ForeignKey,
+    Index,
+    String,
+    UniqueConstraint,
+    Uuid,
+    text,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
-from prodorder_api.db import Base, UTCDateTime, utcnow
+from prodorder_api.db import Base, JsonMap, UTCDateTime, metadata_index, utcnow
 from prodorder_api.ids import new_id
 from prodorder_api.money import ZERO, Exact
 
@@ -33,12 +42,15 @@ NO_LOT = ""  # balances and movements of untracked items; shown as null
 
 class Lot(Base):
     __tablename__ = "lots"
-    __table_args__ = (UniqueConstraint("item_id", "code"),)
+    __table_args__ = (UniqueConstraint("item_id", "code"), metadata_index("lots"))
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
     item_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("items.id"))
     code: Mapped[str] = mapped_column(String(64))
     expiry_date: Mapped[date | None] = mapped_column(Date)
+    meta: Mapped[dict[str, str]] = mapped_column(
+        "metadata", JsonMap, default=dict, server_default=text("'{}'")
+    )
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
