@@ -14,6 +14,7 @@ from prodorder_api.fields import (
     ResponseModel,
     Uom,
 )
+from prodorder_api.metadata import Metadata, metadata_field, metadata_out
 
 # A named type, so the OpenAPI document has one enum `$ref` for generated clients.
 Tracking = TypeAliasType("Tracking", Literal["none", "lot", "serial"])
@@ -31,6 +32,7 @@ class ItemCreate(RequestModel):
         default=None, description="Cost used while there is no moving average yet."
     )
     lead_time_days: int = Field(default=0, ge=0, le=3650)
+    metadata: Metadata = metadata_field()
 
 
 class ItemUpdate(RequestModel):
@@ -45,6 +47,7 @@ class ItemUpdate(RequestModel):
     tracking: Tracking | None = None
     standard_cost: NonNegativeDecimal | None = None
     lead_time_days: int | None = Field(default=None, ge=0, le=3650)
+    metadata: Metadata | None = None
 
 
 class ItemOut(ResponseModel):
@@ -58,6 +61,7 @@ class ItemOut(ResponseModel):
         description="Moving-average cost over receipts, kept by the service; null before the first."
     )
     lead_time_days: int
+    metadata: Metadata = metadata_out()
     version: int
     created_at: datetime
     updated_at: datetime

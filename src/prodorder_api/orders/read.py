@@ -46,6 +46,8 @@ class OrderFilters:
     due_after: date | None = None
     updated_after: datetime | None = None
     production_plan_id: uuid.UUID | None = None
+    external_order_id: str | None = None
+    meta: dict[str, str] = field(default_factory=dict)
 
 
 # At most this many bytes of documents are kept per engine and process, the least
@@ -177,6 +179,8 @@ async def page(session: AsyncSession, params: PageParams, filters: OrderFilters)
         filters.due_after,
         filters.updated_after,
         filters.production_plan_id,
+        filters.external_order_id,
+        filters.meta,
     )
     listed = Page[OrderSummary](data=[summary(row) for row in rows], next_cursor=cursor)
     return JsonBody(listed.model_dump_json().encode())

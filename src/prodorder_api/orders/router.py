@@ -10,6 +10,7 @@ from prodorder_api.concurrency import IfMatch
 from prodorder_api.deps import Paging, Session
 from prodorder_api.errors import problem_responses
 from prodorder_api.fields import AwareDatetime
+from prodorder_api.metadata import MetadataFilter, documented_filter
 from prodorder_api.orders import (
     bending,
     operations,
@@ -74,10 +75,12 @@ async def create_production_order(body: OrderCreate, session: Session) -> Respon
     response_model=Page[OrderSummary],
     summary="List production orders",
     responses=problem_responses(422),
+    openapi_extra=documented_filter(),
 )
 async def list_production_orders(
     session: Session,
     paging: Paging,
+    meta: MetadataFilter,
     status: Annotated[list[OrderStatus] | None, Query(description="Repeat for several.")] = None,
     item_id: uuid.UUID | None = None,
     reference: Annotated[str | None, Query(max_length=200)] = None,
@@ -87,9 +90,13 @@ async def list_production_orders(
     production_plan_id: Annotated[
         uuid.UUID | None, Query(description="Orders a production plan's `firm` created.")
     ] = None,
+    external_order_id: Annotated[
+        str | None, Query(max_length=200, description="Orders made for this demand.")
+    ] = None,
 ) -> Response:
     """Summaries, oldest first; filter by status (repeat for several), item,
-    reference, due dates, `updated_after` or the plan that created them."""
+    reference, due dates, `updated_after`, the plan that created them, the demand
+    (`external_order_id`) or `?metadata[key]=value`."""
     filters = read.OrderFilters(
         list(status or []),
         item_id,
@@ -98,6 +105,8 @@ async def list_production_orders(
         due_after,
         updated_after,
         production_plan_id,
+        external_order_id,
+        meta,
     )
     return await read.page(session, paging, filters)
 
