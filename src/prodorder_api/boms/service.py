@@ -76,6 +76,19 @@ async def default_for(session: AsyncSession, item_id: uuid.UUID) -> Bom | None:
     return bom
 
 
+async def defaults_for(session: AsyncSession, item_ids: list[uuid.UUID]) -> dict[uuid.UUID, Bom]:
+    """The default BOMs of those items that have one, lines and operations loaded, in
+    three statements however many items."""
+    if not item_ids:
+        return {}
+    found = await session.scalars(
+        select(Bom)
+        .where(Bom.item_id.in_(item_ids), Bom.is_default)
+        .options(selectinload(Bom.lines), selectinload(Bom.operations))
+    )
+    return {bom.item_id: bom for bom in found}
+
+
 # Used BOMs seen to have no operations, or no by-products, by engine. A used BOM never
 # changes (``update_bom`` refuses), so this stays true, and most orders are spared a
 # statement when they are made (operations) and when they are completed (by-products).

@@ -20,13 +20,16 @@ from prodorder_api.orders import (
     service,
     workorder,
 )
+from prodorder_api.orders import make_to_order as make_to_order_service
 from prodorder_api.orders.schemas import (
     Availability,
     CancelRequest,
     CompleteRequest,
     ConsumptionRequest,
     HoldRequest,
+    MakeToOrderRequest,
     OrderCreate,
+    OrderList,
     OrderOut,
     OrderStatus,
     OrderSummary,
@@ -68,6 +71,27 @@ async def create_production_order(body: OrderCreate, session: Session) -> Respon
     """Status `planned`; requirements from the BOM (scrap included), operations copied
     with their planned minutes. `bom_id` defaults to the item's default BOM."""
     return await read.order_json(await service.create(session, body), status_code=201)
+
+
+@router.post(
+    "/make-to-order",
+    status_code=201,
+    response_model=OrderList,
+    summary="Make to order: the order and its short sub-assemblies",
+    responses=problem_responses(422),
+)
+async def make_to_order(body: MakeToOrderRequest, session: Session) -> Response:
+    """One call for a demand: the planned order for the product and, with
+    `sub_assemblies`, a planned order for every made component (one with a default
+    BOM), at any depth, whose free stock at `MAIN` plus open supply cannot cover what
+    its parent needs, for the shortfall. A sub-assembly order is due the day its
+    parent starts and starts `lead_time_days` earlier; the top order starts
+    `lead_time_days` before `due_date`. Stock counted for one parent is not counted
+    again for the next. Every order carries the `demand` and `metadata`; bought
+    components are left to MRP. Retried with the same `Idempotency-Key`, the first
+    answer is replayed and nothing is made twice."""
+    orders = await make_to_order_service.make_to_order(session, body)
+    return await read.orders_json(orders, status_code=201)
 
 
 @router.get(

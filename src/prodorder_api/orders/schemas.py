@@ -120,6 +120,19 @@ class OrderUpdate(RequestModel):
     metadata: Metadata | None = None
 
 
+class MakeToOrderRequest(RequestModel):
+    item_id: uuid.UUID = Field(description="The product ordered; it needs a default BOM.")
+    quantity: PositiveDecimal
+    due_date: date = Field(description="When the demand wants it.")
+    demand: Demand
+    sub_assemblies: bool = Field(
+        default=True,
+        description="Also make a planned order for every made component, at any depth,"
+        " that free stock and open supply cannot cover.",
+    )
+    metadata: Metadata = metadata_field()
+
+
 class ReleaseRequest(RequestModel):
     allow_shortage: bool = Field(
         default=False, description="Reserve what there is instead of refusing with 409."
@@ -321,6 +334,10 @@ class Availability(ResponseModel):
     order_id: uuid.UUID
     status: AvailabilityStatus
     components: list[ComponentAvailability]
+
+
+class OrderList(ResponseModel):
+    data: list["OrderOut"] = Field(description="The orders made: the top order first.")
 
 
 class SplitResult(ResponseModel):
