@@ -184,6 +184,16 @@ async def serialise(session: AsyncSession, key: int) -> None:
         await session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
 
 
+async def plan_for_values(session: AsyncSession) -> None:
+    """Have the rest of this transaction's statements planned for their parameters'
+    values, never by a prepared statement's generic plan: PostgreSQL's
+    ``plan_cache_mode``; nothing on SQLite. For a metadata filter, whose generic plan
+    walks the primary key past the GIN index: p99 over 100,000 orders 216 ms against
+    24 ms (bench/metadata_bench.py, docs/benchmarks.md)."""
+    if _is_postgresql(session):
+        await session.execute(text("SET LOCAL plan_cache_mode = force_custom_plan"))
+
+
 async def try_serialise(session: AsyncSession, name: str) -> bool:
     """``serialise`` on a name, without waiting: False when another transaction holds
     it. Always True on SQLite, where no other writer runs meanwhile."""
@@ -287,16 +297,7 @@ class metadata_has(FunctionElement[bool]):
 
 @compiles(metadata_has, "postgresql")
 def _metadata_has_pg(element: metadata_has, compiler: Any, **kw: Any) -> str:
-    # The key and value go into the SQL as escaped literals (rendered at execution),
-    # so PostgreSQL plans each filter for its values. As parameters of a prepared
-    # statement, after five runs it settled on a generic plan that walks the primary
-    # key and filters every row: p99 over 100,000 orders 342 ms, against ~24 ms using
-    # the GIN index (bench/metadata_bench.py, docs/benchmarks.md).
-    column = compiler.process(element.clauses.clauses[0], **kw)
-    key, value = (
-        compiler.process(arg, **{**kw, "literal_execute": True})
-        for arg in element.clauses.clauses[1:]
-    )
+    column, key, value = (compiler.process(arg, **kw) for arg in element.clauses)
     return f"({column} @> jsonb_build_object(CAST({key} AS TEXT), CAST({value} AS TEXT)))"
 
 

@@ -12,15 +12,15 @@ from typing import Annotated, Any
 from fastapi import Depends, Request
 from pydantic import AfterValidator, AliasChoices, Field, StringConstraints
 from sqlalchemy import ColumnElement, and_, true
+from sqlalchemy.ext.asyncio import AsyncSession
 from typing_extensions import TypeAliasType
 
-from prodorder_api.db import metadata_has
+from prodorder_api.db import metadata_has, plan_for_values
 from prodorder_api.errors import ValidationFailed
 
 MAX_KEYS = 50
 MAX_KEY_LENGTH = 40
 MAX_VALUE_LENGTH = 500
-
 
 
 def _storable(text: str) -> str:
@@ -140,10 +140,15 @@ def metadata_filter(request: Request) -> dict[str, str]:
     return pairs
 
 
-def matching(column: Any, pairs: dict[str, str]) -> ColumnElement[bool]:
-    """The rows whose map holds every pair."""
+async def matching(
+    session: AsyncSession, column: Any, pairs: dict[str, str]
+) -> ColumnElement[bool]:
+    """The rows whose map holds every pair. With pairs, the transaction's statements
+    are planned for their values (``db.plan_for_values``): the index only pays for a
+    plan that knows how few rows a pair selects."""
     if not pairs:
         return true()
+    await plan_for_values(session)
     return and_(*(metadata_has(column, key, value) for key, value in pairs.items()))
 
 

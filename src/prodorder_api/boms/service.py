@@ -236,7 +236,7 @@ async def mark_used(session: AsyncSession, *used: Bom) -> None:
 async def list_boms(
     session: AsyncSession, params: PageParams, item_id: uuid.UUID | None, meta: dict[str, str]
 ) -> tuple[list[Bom], str | None]:
-    stmt = select(Bom).options(*_FULL).where(metadata.matching(Bom.meta, meta))
+    stmt = select(Bom).options(*_FULL).where(await metadata.matching(session, Bom.meta, meta))
     if item_id is not None:
         stmt = stmt.where(Bom.item_id == item_id)
     return await paginate(session, stmt, Bom.id, params)

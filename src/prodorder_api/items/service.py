@@ -73,7 +73,7 @@ async def list_items(
     updated_after: datetime | None,
     meta: dict[str, str],
 ) -> tuple[list[Item], str | None]:
-    stmt = select(Item).where(metadata.matching(Item.meta, meta))
+    stmt = select(Item).where(await metadata.matching(session, Item.meta, meta))
     if sku is not None:
         stmt = stmt.where(Item.sku == sku)
     if q:

@@ -70,7 +70,7 @@ async def list_lots(
     code: str | None,
     meta: dict[str, str],
 ) -> tuple[list[Any], str | None]:
-    stmt = _lots().where(metadata.matching(Lot.meta, meta))
+    stmt = _lots().where(await metadata.matching(session, Lot.meta, meta))
     if item_id is not None:
         stmt = stmt.where(Lot.item_id == item_id)
     if code is not None:

@@ -182,7 +182,7 @@ async def list_orders(
 ) -> tuple[list[Any], str | None]:
     """One page of orders in id order, as rows of ``SUMMARY`` (what a list shows); each
     filter given narrows it (all: AND)."""
-    stmt = _SUMMARY.where(metadata.matching(ProductionOrder.meta, meta or {}))
+    stmt = _SUMMARY.where(await metadata.matching(session, ProductionOrder.meta, meta or {}))
     if external_order_id is not None:
         stmt = stmt.where(ProductionOrder.external_order_id == external_order_id)
     if production_plan_id is not None:
