@@ -137,6 +137,16 @@ TARGETS = {
             r"^every p95 under 200 ms: (yes|NO)$",
         ),
     ),
+    "bench-metadata": Target(
+        "bench.metadata_bench",
+        _options(orders=3000, calls=5, warmup=2),
+        printed=(
+            r"^seeded 3000 orders",
+            r"^selective: one customer +\d+ +\d+ +[\d.]+",
+            r"^p99 ms over 3000 orders, by phase",
+            r"^  selective: one customer( +[\d.]+){4}$",
+        ),
+    ),
     "soak": Target(
         "bench.soak",
         # One kill a second into 3 s of load (the load lasts until it is back).
