@@ -1,4 +1,4 @@
-"""An item's stock totals with what open orders will still bring in.
+"""An item's stock totals with what open orders and purchase orders will still bring in.
 
 Here, not in ``items/``: the figure needs the orders, and master data stands below
 the lifecycle (``items/`` imports nothing of ``orders/``). The route keeps its path
@@ -17,6 +17,7 @@ from prodorder_api.items.schemas import ItemStock
 from prodorder_api.money import ZERO
 from prodorder_api.orders.models import ProductionOrder
 from prodorder_api.orders.states import OPEN_STATUSES
+from prodorder_api.purchasing import repository as purchases
 from prodorder_api.routing import ApiRoute
 from prodorder_api.stock.models import StockBalance
 
@@ -68,7 +69,7 @@ async def stock_totals(session: AsyncSession, item_id: str) -> ItemStock:
         on_hand=on_hand,
         reserved=reserved,
         available=on_hand - reserved,
-        incoming=incoming or ZERO,
+        incoming=(incoming or ZERO) + await purchases.incoming_total(session, item.id),
         average_cost=item.average_cost,
         value=item.stock_value,
     )
