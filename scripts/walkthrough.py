@@ -56,6 +56,10 @@ OWN_SERVER: dict[str, dict[str, str]] = {
         "PRODORDER_WEBHOOKS_ALLOW_PRIVATE": "true",
         "PRODORDER_DISPATCH_INTERVAL_S": "0.2",
     },
+    "make-to-order.md": {
+        "PRODORDER_WEBHOOKS_ALLOW_PRIVATE": "true",
+        "PRODORDER_DISPATCH_INTERVAL_S": "0.2",
+    },
 }
 
 FENCE = re.compile(r"^```(\w*)\s*$")

@@ -417,3 +417,15 @@ def _first_version(cancelled: dict[str, Any]) -> dict[str, Any]:
         "updated_at": cancelled["created_at"],
         "lines": [{**li, "remaining_quantity": li["quantity"]} for li in cancelled["lines"]],
     }
+
+
+async def test_an_items_default_supplier_is_set_changed_and_cleared(
+    client: httpx.AsyncClient,
+) -> None:
+    item = await create_item(client, name="Seat")
+    assert item["default_supplier"] is None
+    path = f"/v1/items/{item['id']}"
+    changed = ok(await client.patch(path, json={"default_supplier": "Oak & Sons"}))
+    assert changed["default_supplier"] == "Oak & Sons"
+    assert ok(await client.patch(path, json={"default_supplier": None}))["default_supplier"] is None
+    problem(await client.patch(path, json={"default_supplier": ""}), 422, "validation_error")

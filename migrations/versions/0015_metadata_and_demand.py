@@ -41,7 +41,7 @@ def upgrade() -> None:
                 postgresql_ops={"metadata": "jsonb_path_ops"},
             )
     with op.batch_alter_table("production_orders", schema=None) as batch_op:
-        batch_op.add_column(sa.Column("demand_source", sa.String(length=100), nullable=True))
+        batch_op.add_column(sa.Column("demand_source", sa.String(length=200), nullable=True))
         batch_op.add_column(sa.Column("external_order_id", sa.String(length=200), nullable=True))
         batch_op.add_column(sa.Column("external_line_id", sa.String(length=200), nullable=True))
         batch_op.add_column(sa.Column("customer_ref", sa.String(length=200), nullable=True))

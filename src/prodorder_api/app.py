@@ -13,6 +13,7 @@ from prodorder_api.auth import service as auth
 from prodorder_api.auth.router import router as api_keys_router
 from prodorder_api.boms.router import router as boms_router
 from prodorder_api.db import create_engine, create_sessionmaker
+from prodorder_api.demands.router import router as demands_router
 from prodorder_api.errors import PROBLEM_MEDIA_TYPE, install_handlers
 from prodorder_api.events.router import router as events_router
 from prodorder_api.guard import Guard
@@ -68,6 +69,10 @@ TAGS = [
         "description": "Orders from planned to completed: reservations, consumption, output.",
     },
     {
+        "name": "demands",
+        "description": "A webshop's or ERP's order and the production orders made for it.",
+    },
+    {
         "name": "production-plans",
         "description": "The master plan, MRP over every BOM level, and firming its proposals.",
     },
@@ -112,6 +117,7 @@ ROUTERS = (
     lots_router,
     boms_router,
     orders_router,
+    demands_router,
     planning_router,
     purchasing_router,
     work_centers_router,

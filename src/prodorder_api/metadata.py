@@ -9,7 +9,7 @@ required. The rules live here once; each resource only names its column.
 import re
 from typing import Annotated, Any
 
-from fastapi import Request
+from fastapi import Depends, Request
 from pydantic import AliasChoices, Field, StringConstraints
 from sqlalchemy import ColumnElement, and_, true
 from typing_extensions import TypeAliasType
@@ -70,6 +70,28 @@ def merged(stored: dict[str, str], sent: dict[str, str]) -> dict[str, str]:
     return result
 
 
+def stored(values: dict[str, Any]) -> dict[str, Any]:
+    """A create body's ``model_dump()`` as model columns: ``metadata`` becomes ``meta``."""
+    values = dict(values)
+    values["meta"] = created(values.pop("metadata", None) or {})
+    return values
+
+
+def patch(resource: Any, changes: dict[str, Any]) -> bool:
+    """Merge a PATCH's ``metadata`` (taken out of ``changes``) into ``resource.meta``;
+    True when the map changed. ``null`` is refused: send `{}` to change nothing."""
+    if "metadata" not in changes:
+        return False
+    sent = changes.pop("metadata")
+    if sent is None:
+        raise ValidationFailed(["body", "metadata"], "may not be null")
+    result = merged(resource.meta, sent)
+    if result == resource.meta:
+        return False
+    resource.meta = result
+    return True
+
+
 _FILTER = re.compile(r"^metadata\[(.*)\]$", re.DOTALL)
 
 
@@ -102,8 +124,16 @@ def matching(column: Any, pairs: dict[str, str]) -> ColumnElement[bool]:
     return and_(*(metadata_has(column, key, value) for key, value in pairs.items()))
 
 
-# The `metadata` query parameter as the OpenAPI document declares it (`deepObject`:
-# `?metadata[key]=value`); FastAPI cannot declare a map-valued query parameter itself.
+MetadataFilter = Annotated[dict[str, str], Depends(metadata_filter)]
+
+
+def documented_filter() -> dict[str, Any]:
+    """A list route's ``openapi_extra``: the `metadata` query parameter as the OpenAPI
+    document declares it (`deepObject`: `?metadata[key]=value`), which FastAPI cannot
+    declare for a map itself."""
+    return {"parameters": [dict(FILTER_PARAMETER)]}
+
+
 FILTER_PARAMETER: dict[str, Any] = {
     "name": "metadata",
     "in": "query",

@@ -11,6 +11,7 @@ from prodorder_api.concurrency import IfMatch
 from prodorder_api.deps import Paging, Session
 from prodorder_api.errors import problem_responses
 from prodorder_api.fields import PositiveDecimal
+from prodorder_api.metadata import MetadataFilter, documented_filter
 from prodorder_api.pagination import Page, to_page
 from prodorder_api.routing import ApiRoute
 
@@ -39,12 +40,19 @@ async def create_bom(body: BomCreate, session: Session) -> Bom:
     return await service.create(session, body)
 
 
-@router.get("", response_model=Page[BomOut], summary="List BOMs", responses=problem_responses(422))
+@router.get(
+    "",
+    response_model=Page[BomOut],
+    summary="List BOMs",
+    responses=problem_responses(422),
+    openapi_extra=documented_filter(),
+)
 async def list_boms(
-    session: Session, paging: Paging, item_id: uuid.UUID | None = None
+    session: Session, paging: Paging, meta: MetadataFilter, item_id: uuid.UUID | None = None
 ) -> dict[str, object]:
-    """BOM revisions, oldest first; `item_id` gives one product's revisions."""
-    rows, cursor = await service.list_boms(session, paging, item_id)
+    """BOM revisions, oldest first; `item_id` gives one product's revisions,
+    `?metadata[key]=value` those carrying that pair."""
+    rows, cursor = await service.list_boms(session, paging, item_id, meta)
     return to_page(BomOut, rows, cursor)
 
 

@@ -15,6 +15,7 @@ from prodorder_api.fields import (
     ResponseModel,
     Text,
 )
+from prodorder_api.metadata import Metadata, metadata_field, metadata_out
 
 # A named type, so the OpenAPI document has one enum `$ref` for generated clients.
 Consumption = TypeAliasType("Consumption", Literal["backflush", "manual"])
@@ -83,16 +84,19 @@ class BomCreate(_BomContent):
     default: bool | None = Field(
         default=None, description="Make it the item's default BOM (the first one always is)."
     )
+    metadata: Metadata = metadata_field()
 
 
 class BomUpdate(_BomContent):
-    """Replace parts of a BOM no order has used yet (409 `conflict` once one has)."""
+    """Replace parts of a BOM no order has used yet (409 `conflict` once one has);
+    `metadata` alone can change on any BOM."""
 
     revision: Code | None = None
     output_quantity: PositiveDecimal | None = None
     lines: list[BomLineIn] | None = Field(default=None, min_length=1, max_length=1000)
     operations: list[BomOperationIn] | None = Field(default=None, max_length=1000)
     by_products: list[ByProductIn] | None = Field(default=None, max_length=100)
+    metadata: Metadata | None = None
 
 
 class BomLineOut(ResponseModel):
@@ -126,6 +130,7 @@ class BomOut(ResponseModel):
     lines: list[BomLineOut]
     operations: list[BomOperationOut]
     by_products: list[ByProductOut]
+    metadata: Metadata = metadata_out()
     version: int
     created_at: datetime
     updated_at: datetime

@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session, joinedload, selectinload
 from sqlalchemy.orm.attributes import set_committed_value
 
+from prodorder_api import metadata
 from prodorder_api.boms.models import Bom, BomByProduct, BomLine, BomOperation
 from prodorder_api.boms.schemas import (
     BomCreate,
@@ -75,6 +76,19 @@ async def default_for(session: AsyncSession, item_id: uuid.UUID) -> Bom | None:
     return bom
 
 
+async def defaults_for(session: AsyncSession, item_ids: list[uuid.UUID]) -> dict[uuid.UUID, Bom]:
+    """The default BOMs of those items that have one, lines and operations loaded, in
+    three statements however many items."""
+    if not item_ids:
+        return {}
+    found = await session.scalars(
+        select(Bom)
+        .where(Bom.item_id.in_(item_ids), Bom.is_default)
+        .options(selectinload(Bom.lines), selectinload(Bom.operations))
+    )
+    return {bom.item_id: bom for bom in found}
+
+
 # Used BOMs seen to have no operations, or no by-products, by engine. A used BOM never
 # changes (``update_bom`` refuses), so this stays true, and most orders are spared a
 # statement when they are made (operations) and when they are completed (by-products).
@@ -133,6 +147,7 @@ async def create(session: AsyncSession, data: BomCreate) -> Bom:
         lines=_lines(data.lines),
         operations=_operations(data.operations),
         by_products=_by_products(data.by_products),
+        meta=metadata.created(data.metadata),
     )
     session.add(bom)
     await flush_unique(session, f"the item has a BOM revision {bom.revision!r} already")
@@ -152,9 +167,12 @@ async def update_bom(
     await _serialise_bom_writes(session)
     bom = await get(session, bom_id, for_update=True)
     if_match.check(bom.version)
-    if bom.used:
-        raise Conflict("a production order has used this BOM: create a new revision instead")
     changes = data.model_fields_set
+    if bom.used and changes - {"metadata"}:
+        raise Conflict("a production order has used this BOM: create a new revision instead")
+    relabelled = metadata.patch(bom, data.model_dump(include={"metadata"}, exclude_unset=True))
+    if changes <= {"metadata"} and not relabelled:
+        return bom
     for required in changes & {"revision", "output_quantity", "lines", "operations", "by_products"}:
         if getattr(data, required) is None:
             raise ValidationFailed(["body", required], "may not be null")
@@ -216,9 +234,9 @@ async def mark_used(session: AsyncSession, *used: Bom) -> None:
 
 
 async def list_boms(
-    session: AsyncSession, params: PageParams, item_id: uuid.UUID | None
+    session: AsyncSession, params: PageParams, item_id: uuid.UUID | None, meta: dict[str, str]
 ) -> tuple[list[Bom], str | None]:
-    stmt = select(Bom).options(*_FULL)
+    stmt = select(Bom).options(*_FULL).where(metadata.matching(Bom.meta, meta))
     if item_id is not None:
         stmt = stmt.where(Bom.item_id == item_id)
     return await paginate(session, stmt, Bom.id, params)

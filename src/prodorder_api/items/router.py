@@ -10,6 +10,7 @@ from prodorder_api.fields import AwareDatetime
 from prodorder_api.items import service
 from prodorder_api.items.models import Item
 from prodorder_api.items.schemas import ItemCreate, ItemOut, ItemUpdate
+from prodorder_api.metadata import MetadataFilter, documented_filter
 from prodorder_api.pagination import Page, to_page
 from prodorder_api.routing import ApiRoute
 
@@ -35,11 +36,16 @@ async def create_item(body: ItemCreate, session: Session) -> Item:
 
 
 @router.get(
-    "", response_model=Page[ItemOut], summary="List items", responses=problem_responses(422)
+    "",
+    response_model=Page[ItemOut],
+    summary="List items",
+    responses=problem_responses(422),
+    openapi_extra=documented_filter(),
 )
 async def list_items(
     session: Session,
     paging: Paging,
+    meta: MetadataFilter,
     sku: Annotated[str | None, Query(max_length=64, description="Exact SKU.")] = None,
     q: Annotated[str | None, Query(max_length=200, description="Part of SKU or name.")] = None,
     updated_after: Annotated[
@@ -47,8 +53,8 @@ async def list_items(
     ] = None,
 ) -> dict[str, object]:
     """Items, oldest first; filter by exact `sku`, by `q` (part of SKU or name), or by
-    `updated_after` to sync only what changed."""
-    rows, cursor = await service.list_items(session, paging, sku, q, updated_after)
+    `updated_after` to sync only what changed, or by `?metadata[key]=value`."""
+    rows, cursor = await service.list_items(session, paging, sku, q, updated_after, meta)
     return to_page(ItemOut, rows, cursor)
 
 

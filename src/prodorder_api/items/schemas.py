@@ -14,6 +14,7 @@ from prodorder_api.fields import (
     ResponseModel,
     Uom,
 )
+from prodorder_api.metadata import Metadata, metadata_field, metadata_out
 
 # A named type, so the OpenAPI document has one enum `$ref` for generated clients.
 Tracking = TypeAliasType("Tracking", Literal["none", "lot", "serial"])
@@ -36,6 +37,7 @@ class ItemCreate(RequestModel):
         description="Who the item is bought from: a production plan's `firm` with "
         "`purchases` orders its purchase proposals from this supplier.",
     )
+    metadata: Metadata = metadata_field()
 
 
 class ItemUpdate(RequestModel):
@@ -51,6 +53,7 @@ class ItemUpdate(RequestModel):
     standard_cost: NonNegativeDecimal | None = None
     lead_time_days: int | None = Field(default=None, ge=0, le=3650)
     default_supplier: Name | None = Field(default=None, description="`null` clears it.")
+    metadata: Metadata | None = None
 
 
 class ItemOut(ResponseModel):
@@ -67,6 +70,7 @@ class ItemOut(ResponseModel):
     default_supplier: str | None = Field(
         description="Who a plan's firmed purchases are ordered from."
     )
+    metadata: Metadata = metadata_out()
     version: int
     created_at: datetime
     updated_at: datetime

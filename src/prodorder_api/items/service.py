@@ -6,6 +6,7 @@ from datetime import datetime
 from sqlalchemy import exists, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from prodorder_api import metadata
 from prodorder_api.concurrency import ANY, Precondition
 from prodorder_api.db import flush_unique, utcnow
 from prodorder_api.errors import Conflict, NotFound, ValidationFailed
@@ -34,7 +35,7 @@ async def get_for_input(session: AsyncSession, item_id: uuid.UUID, field: str) -
 
 
 async def create(session: AsyncSession, data: ItemCreate) -> Item:
-    item = Item(**data.model_dump())
+    item = Item(**metadata.stored(data.model_dump()))
     session.add(item)
     await flush_unique(session, f"an item with sku {data.sku!r} exists already")
     return item
@@ -54,7 +55,7 @@ async def update(
         has_history = await session.scalar(select(exists().where(StockMovement.item_id == item.id)))
         if has_history:
             raise Conflict("tracking cannot change once the item has stock movements")
-    if not changes:
+    if not metadata.patch(item, changes) and not changes:
         return item
     for name, value in changes.items():
         setattr(item, name, value)
@@ -70,8 +71,9 @@ async def list_items(
     sku: str | None,
     q: str | None,
     updated_after: datetime | None,
+    meta: dict[str, str],
 ) -> tuple[list[Item], str | None]:
-    stmt = select(Item)
+    stmt = select(Item).where(metadata.matching(Item.meta, meta))
     if sku is not None:
         stmt = stmt.where(Item.sku == sku)
     if q:

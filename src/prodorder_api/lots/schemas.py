@@ -5,7 +5,8 @@ from typing import Literal
 from pydantic import Field
 from typing_extensions import TypeAliasType
 
-from prodorder_api.fields import DecimalOut, ResponseModel
+from prodorder_api.fields import DecimalOut, RequestModel, ResponseModel
+from prodorder_api.metadata import Metadata, metadata_out
 from prodorder_api.orders.schemas import OrderStatus
 
 TraceDirection = TypeAliasType("TraceDirection", Literal["backward", "forward"])
@@ -19,6 +20,13 @@ class LotOut(ResponseModel):
     expiry_date: date | None
     created_at: datetime
     on_hand: DecimalOut = Field(description="Σ on hand of the lot over all locations.")
+    metadata: Metadata = metadata_out()
+
+
+class LotUpdate(RequestModel):
+    """A lot's quantities and dates are the ledger's; only its metadata is yours."""
+
+    metadata: Metadata
 
 
 class TraceRow(ResponseModel):

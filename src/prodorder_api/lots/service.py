@@ -33,9 +33,10 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
+from prodorder_api import metadata
 from prodorder_api.errors import NotFound
 from prodorder_api.ids import parse_id
-from prodorder_api.lots.schemas import LotOut, LotTrace, TraceDirection
+from prodorder_api.lots.schemas import LotOut, LotTrace, LotUpdate, TraceDirection
 from prodorder_api.money import ZERO, Exact
 from prodorder_api.orders.models import ProductionOrder
 from prodorder_api.orders.schemas import format_number
@@ -56,14 +57,20 @@ def _on_hand() -> ColumnElement[Decimal]:
     )
 
 
-def _lots() -> Select[uuid.UUID, uuid.UUID, str, date | None, datetime, Decimal]:
-    return select(Lot.id, Lot.item_id, Lot.code, Lot.expiry_date, Lot.created_at, _on_hand())
+def _lots() -> Select[uuid.UUID, uuid.UUID, str, date | None, datetime, dict[str, str], Decimal]:
+    return select(
+        Lot.id, Lot.item_id, Lot.code, Lot.expiry_date, Lot.created_at, Lot.meta, _on_hand()
+    )
 
 
 async def list_lots(
-    session: AsyncSession, params: PageParams, item_id: uuid.UUID | None, code: str | None
+    session: AsyncSession,
+    params: PageParams,
+    item_id: uuid.UUID | None,
+    code: str | None,
+    meta: dict[str, str],
 ) -> tuple[list[Any], str | None]:
-    stmt = _lots()
+    stmt = _lots().where(metadata.matching(Lot.meta, meta))
     if item_id is not None:
         stmt = stmt.where(Lot.item_id == item_id)
     if code is not None:
@@ -83,6 +90,18 @@ async def get(session: AsyncSession, lot_id: str) -> LotOut:
     if row is None:
         raise NotFound(f"no lot with id {lot_id}")
     return LotOut.model_validate(row)
+
+
+async def update(session: AsyncSession, lot_id: str, data: LotUpdate) -> LotOut:
+    """Merge ``metadata`` into the lot's, its row locked so two PATCHes both land."""
+    parsed = parse_id(lot_id)
+    stmt = select(Lot).where(Lot.id == parsed).with_for_update()
+    lot = (await session.scalars(stmt)).first() if parsed else None
+    if lot is None:
+        raise NotFound(f"no lot with id {lot_id}")
+    if metadata.patch(lot, data.model_dump()):
+        await session.flush()
+    return await get(session, lot_id)
 
 
 def _genealogy(lot: LotOut, direction: TraceDirection) -> CTE:

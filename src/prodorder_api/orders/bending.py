@@ -16,7 +16,7 @@ from prodorder_api.errors import ValidationFailed
 from prodorder_api.money import ZERO, to_json
 from prodorder_api.orders import materials, service
 from prodorder_api.orders.models import ProductionOrder
-from prodorder_api.orders.service import NewOrder, for_action, record
+from prodorder_api.orders.service import DEMAND_COLUMNS, NewOrder, for_action, record
 from prodorder_api.stock import ledger
 from prodorder_api.stock.ledger import Move
 
@@ -124,7 +124,7 @@ async def backorder(session: AsyncSession, order: ProductionOrder) -> Production
 
 def _like(order: ProductionOrder, bom: Bom, quantity: Decimal) -> NewOrder:
     """A planned order of ``quantity`` like ``order``: same product, BOM, locations,
-    dates, priority, reference, notes and plan."""
+    dates, priority, reference, notes, plan, demand and metadata."""
     return NewOrder(
         item_id=order.item_id,
         bom=bom,
@@ -137,4 +137,6 @@ def _like(order: ProductionOrder, bom: Bom, quantity: Decimal) -> NewOrder:
         reference=order.reference,
         notes=order.notes,
         production_plan_id=order.production_plan_id,
+        demand={name: getattr(order, name) for name in DEMAND_COLUMNS},
+        meta=dict(order.meta),
     )

@@ -52,7 +52,7 @@ class ProductionOrder(Base):
     reference: Mapped[str | None] = mapped_column(String(200))
     notes: Mapped[str | None] = mapped_column(String(4000))
     # The demand the order is for: a webshop's or ERP's order (and line, customer).
-    demand_source: Mapped[str | None] = mapped_column(String(100))
+    demand_source: Mapped[str | None] = mapped_column(String(200))
     external_order_id: Mapped[str | None] = mapped_column(String(200))
     external_line_id: Mapped[str | None] = mapped_column(String(200))
     customer_ref: Mapped[str | None] = mapped_column(String(200))

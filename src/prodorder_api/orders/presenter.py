@@ -6,6 +6,7 @@ from prodorder_api.money import ZERO
 from prodorder_api.orders import states
 from prodorder_api.orders.models import ProductionOrder
 from prodorder_api.orders.schemas import (
+    DemandOut,
     HistoryEntry,
     OperationOut,
     OrderOut,
@@ -58,6 +59,8 @@ def present(order: ProductionOrder) -> OrderOut:
         reference=order.reference,
         priority=order.priority,
         notes=order.notes,
+        demand=demand_of(order),
+        metadata=order.meta,
         production_plan_id=order.production_plan_id,
         held_from=order.held_from,
         split_from=order.split_from,
@@ -91,7 +94,21 @@ def summary(order: Any) -> OrderSummary:
         reference=order.reference,
         priority=order.priority,
         production_plan_id=order.production_plan_id,
+        demand=demand_of(order),
+        metadata=order.meta,
         version=order.version,
         created_at=order.created_at,
         updated_at=order.updated_at,
+    )
+
+
+def demand_of(order: Any) -> DemandOut | None:
+    """The demand link kept in the order's columns (an order or a list row)."""
+    if order.external_order_id is None:
+        return None
+    return DemandOut(
+        source=order.demand_source,
+        external_order_id=order.external_order_id,
+        external_line_id=order.external_line_id,
+        customer_ref=order.customer_ref,
     )

@@ -28,7 +28,7 @@ from prodorder_api.ids import parse_id
 from prodorder_api.orders import repository
 from prodorder_api.orders.models import ProductionOrder
 from prodorder_api.orders.presenter import present, summary
-from prodorder_api.orders.schemas import OrderSummary, SplitResult
+from prodorder_api.orders.schemas import OrderList, OrderOut, OrderSummary, SplitResult
 from prodorder_api.pagination import Page, PageParams
 from prodorder_api.routing import JsonBody
 
@@ -46,6 +46,8 @@ class OrderFilters:
     due_after: date | None = None
     updated_after: datetime | None = None
     production_plan_id: uuid.UUID | None = None
+    external_order_id: str | None = None
+    meta: dict[str, str] = field(default_factory=dict)
 
 
 # At most this many bytes of documents are kept per engine and process, the least
@@ -142,20 +144,32 @@ async def order_json(order: ProductionOrder, status_code: int = 200) -> JsonBody
 async def split_json(original: ProductionOrder, new: ProductionOrder) -> JsonBody:
     """``{original, new}`` (``SplitResult``) with the original's ``ETag``; each order's
     document kept for its event, as ``order_json`` does."""
-    session = async_object_session(original)
+    documents = await _presented_kept(original, new)
+    result = SplitResult(original=documents[0], new=documents[1])
+    response = JsonBody(result.model_dump_json().encode())
+    response.headers["ETag"] = etag(original.version)
+    return response
+
+
+async def orders_json(orders: list[ProductionOrder], status_code: int = 200) -> JsonBody:
+    """``{data: [orders]}`` (``OrderList``), each document kept for its event."""
+    listed = OrderList(data=await _presented_kept(*orders))
+    return JsonBody(listed.model_dump_json().encode(), status_code=status_code)
+
+
+async def _presented_kept(*orders: ProductionOrder) -> list[OrderOut]:
+    """The orders presented, each document kept for its event as ``order_json`` does."""
+    session = async_object_session(orders[0])
     if session is None:
         raise RuntimeError("an order must be in a session to be rendered")
     documents = []
-    for order in (original, new):
+    for order in orders:
         await session.run_sync(repository.load_children, order)
         document = present(order)
         body = document.model_dump_json().encode()
         session.info.setdefault(_PRESENTED, {})[order.id] = (order.version, body)
         documents.append(document)
-    result = SplitResult(original=documents[0], new=documents[1])
-    response = JsonBody(result.model_dump_json().encode())
-    response.headers["ETag"] = etag(original.version)
-    return response
+    return documents
 
 
 def presented(session: Session, order: ProductionOrder) -> bytes | None:
@@ -177,6 +191,8 @@ async def page(session: AsyncSession, params: PageParams, filters: OrderFilters)
         filters.due_after,
         filters.updated_after,
         filters.production_plan_id,
+        filters.external_order_id,
+        filters.meta,
     )
     listed = Page[OrderSummary](data=[summary(row) for row in rows], next_cursor=cursor)
     return JsonBody(listed.model_dump_json().encode())

@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session, joinedload
 from sqlalchemy.orm.attributes import set_committed_value
 
+from prodorder_api import metadata
 from prodorder_api.boms import service as boms
 from prodorder_api.orders.models import (
     OrderEvent,
@@ -158,9 +159,11 @@ _SUMMARY = select(
         for name in (
             "id", "number", "status", "item_id", "quantity", "bom_id", "produced_quantity",
             "scrapped_quantity", "due_date", "planned_start", "reference", "priority",
-            "production_plan_id", "version", "created_at", "updated_at",
+            "production_plan_id", "demand_source", "external_order_id", "external_line_id",
+            "customer_ref", "version", "created_at", "updated_at",
         )
-    )
+    ),
+    ProductionOrder.meta,
 )  # fmt: skip
 
 
@@ -174,10 +177,14 @@ async def list_orders(
     due_after: date | None = None,
     updated_after: datetime | None = None,
     production_plan_id: uuid.UUID | None = None,
+    external_order_id: str | None = None,
+    meta: dict[str, str] | None = None,
 ) -> tuple[list[Any], str | None]:
     """One page of orders in id order, as rows of ``SUMMARY`` (what a list shows); each
     filter given narrows it (all: AND)."""
-    stmt = _SUMMARY
+    stmt = _SUMMARY.where(metadata.matching(ProductionOrder.meta, meta or {}))
+    if external_order_id is not None:
+        stmt = stmt.where(ProductionOrder.external_order_id == external_order_id)
     if production_plan_id is not None:
         stmt = stmt.where(ProductionOrder.production_plan_id == production_plan_id)
     if statuses:

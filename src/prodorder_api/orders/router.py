@@ -10,6 +10,7 @@ from prodorder_api.concurrency import IfMatch
 from prodorder_api.deps import Paging, Session
 from prodorder_api.errors import problem_responses
 from prodorder_api.fields import AwareDatetime
+from prodorder_api.metadata import MetadataFilter, documented_filter
 from prodorder_api.orders import (
     bending,
     operations,
@@ -19,13 +20,16 @@ from prodorder_api.orders import (
     service,
     workorder,
 )
+from prodorder_api.orders import make_to_order as make_to_order_service
 from prodorder_api.orders.schemas import (
     Availability,
     CancelRequest,
     CompleteRequest,
     ConsumptionRequest,
     HoldRequest,
+    MakeToOrderRequest,
     OrderCreate,
+    OrderList,
     OrderOut,
     OrderStatus,
     OrderSummary,
@@ -69,15 +73,38 @@ async def create_production_order(body: OrderCreate, session: Session) -> Respon
     return await read.order_json(await service.create(session, body), status_code=201)
 
 
+@router.post(
+    "/make-to-order",
+    status_code=201,
+    response_model=OrderList,
+    summary="Make to order: the order and its short sub-assemblies",
+    responses=problem_responses(422),
+)
+async def make_to_order(body: MakeToOrderRequest, session: Session) -> Response:
+    """One call for a demand: the planned order for the product and, with
+    `sub_assemblies`, a planned order for every made component (one with a default
+    BOM), at any depth, whose free stock at `MAIN` plus open supply cannot cover what
+    its parent needs, for the shortfall. A sub-assembly order is due the day its
+    parent starts and starts `lead_time_days` earlier; the top order starts
+    `lead_time_days` before `due_date`. Stock counted for one parent is not counted
+    again for the next. Every order carries the `demand` and `metadata`; bought
+    components are left to MRP. Retried with the same `Idempotency-Key`, the first
+    answer is replayed and nothing is made twice."""
+    orders = await make_to_order_service.make_to_order(session, body)
+    return await read.orders_json(orders, status_code=201)
+
+
 @router.get(
     "",
     response_model=Page[OrderSummary],
     summary="List production orders",
     responses=problem_responses(422),
+    openapi_extra=documented_filter(),
 )
 async def list_production_orders(
     session: Session,
     paging: Paging,
+    meta: MetadataFilter,
     status: Annotated[list[OrderStatus] | None, Query(description="Repeat for several.")] = None,
     item_id: uuid.UUID | None = None,
     reference: Annotated[str | None, Query(max_length=200)] = None,
@@ -87,9 +114,13 @@ async def list_production_orders(
     production_plan_id: Annotated[
         uuid.UUID | None, Query(description="Orders a production plan's `firm` created.")
     ] = None,
+    external_order_id: Annotated[
+        str | None, Query(max_length=200, description="Orders made for this demand.")
+    ] = None,
 ) -> Response:
     """Summaries, oldest first; filter by status (repeat for several), item,
-    reference, due dates, `updated_after` or the plan that created them."""
+    reference, due dates, `updated_after`, the plan that created them, the demand
+    (`external_order_id`) or `?metadata[key]=value`."""
     filters = read.OrderFilters(
         list(status or []),
         item_id,
@@ -98,6 +129,8 @@ async def list_production_orders(
         due_after,
         updated_after,
         production_plan_id,
+        external_order_id,
+        meta,
     )
     return await read.page(session, paging, filters)
 

@@ -18,6 +18,7 @@ from prodorder_api.fields import (
     Serial,
     Text,
 )
+from prodorder_api.metadata import Metadata, metadata_field, metadata_out
 from prodorder_api.orders.states import Action, Status
 from prodorder_api.purchasing.schemas import IncomingSupply
 
@@ -63,6 +64,28 @@ def format_number(number: int) -> str:
     return f"MO-{number:06d}"
 
 
+class Demand(RequestModel):
+    """The demand an order is made for: a webshop's or ERP's order, and its line."""
+
+    source: Reference | None = Field(
+        default=None, description="The system it comes from.", examples=["shop"]
+    )
+    external_order_id: Reference = Field(
+        description="That system's order id; `GET /v1/demands/{external_order_id}` rolls up"
+        " every order carrying it.",
+        examples=["1234"],
+    )
+    external_line_id: Reference | None = Field(default=None, description="Its line, if any.")
+    customer_ref: Reference | None = Field(default=None, description="The customer, if any.")
+
+
+class DemandOut(ResponseModel):
+    source: str | None
+    external_order_id: str
+    external_line_id: str | None
+    customer_ref: str | None
+
+
 class OrderCreate(RequestModel):
     item_id: uuid.UUID = Field(description="The product to make.")
     quantity: PositiveDecimal
@@ -80,10 +103,13 @@ class OrderCreate(RequestModel):
         default=None, description="Your own key, e.g. the webshop order number; filterable."
     )
     notes: Text | None = None
+    demand: Demand | None = Field(default=None, description="The demand it is made for.")
+    metadata: Metadata = metadata_field()
 
 
 class OrderUpdate(RequestModel):
-    """`quantity` only while planned (requirements are recomputed); the rest until final."""
+    """`quantity` only while planned (requirements are recomputed); the rest until final.
+    `demand` replaces the link (`null` removes it); `metadata` merges."""
 
     quantity: PositiveDecimal | None = None
     due_date: date | None = None
@@ -91,6 +117,21 @@ class OrderUpdate(RequestModel):
     priority: int | None = Field(default=None, ge=-1000, le=1000)
     reference: Reference | None = None
     notes: Text | None = None
+    demand: Demand | None = None
+    metadata: Metadata | None = None
+
+
+class MakeToOrderRequest(RequestModel):
+    item_id: uuid.UUID = Field(description="The product ordered; it needs a default BOM.")
+    quantity: PositiveDecimal
+    due_date: date = Field(description="When the demand wants it.")
+    demand: Demand
+    sub_assemblies: bool = Field(
+        default=True,
+        description="Also make a planned order for every made component, at any depth,"
+        " that free stock and open supply cannot cover.",
+    )
+    metadata: Metadata = metadata_field()
 
 
 class ReleaseRequest(RequestModel):
@@ -233,6 +274,8 @@ class OrderOut(ResponseModel):
     reference: str | None
     priority: int
     notes: str | None
+    demand: DemandOut | None = Field(description="The demand it is made for; null if none.")
+    metadata: Metadata = metadata_out()
     production_plan_id: uuid.UUID | None = Field(
         description="The production plan whose `firm` created the order; null otherwise."
     )
@@ -273,6 +316,8 @@ class OrderSummary(ResponseModel):
     reference: str | None
     priority: int
     production_plan_id: uuid.UUID | None
+    demand: DemandOut | None
+    metadata: Metadata = metadata_out()
     version: int
     created_at: datetime
     updated_at: datetime
@@ -294,6 +339,10 @@ class Availability(ResponseModel):
     order_id: uuid.UUID
     status: AvailabilityStatus
     components: list[ComponentAvailability]
+
+
+class OrderList(ResponseModel):
+    data: list["OrderOut"] = Field(description="The orders made: the top order first.")
 
 
 class SplitResult(ResponseModel):

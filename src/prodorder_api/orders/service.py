@@ -7,7 +7,7 @@ deadlock. ``states.check`` guards every action from the one state table.
 
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
 from typing import Any
@@ -16,7 +16,7 @@ from sqlalchemy import inspect, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import object_session, selectinload
 
-from prodorder_api import metrics
+from prodorder_api import metadata, metrics
 from prodorder_api.boms import service as boms
 from prodorder_api.boms.explosion import line_requirement
 from prodorder_api.boms.models import Bom
@@ -38,6 +38,7 @@ from prodorder_api.orders.repository import CHILDREN, Child
 from prodorder_api.orders.schemas import (
     Availability,
     ComponentAvailability,
+    Demand,
     OrderCreate,
     OrderUpdate,
 )
@@ -146,6 +147,8 @@ async def create(session: AsyncSession, data: OrderCreate) -> ProductionOrder:
                 priority=data.priority,
                 reference=data.reference,
                 notes=data.notes,
+                demand=demand_columns(data.demand),
+                meta=metadata.created(data.metadata),
             )
         ],
     )
@@ -168,6 +171,24 @@ class NewOrder:
     reference: str | None = None
     notes: str | None = None
     production_plan_id: uuid.UUID | None = None
+    # The columns of its demand link (``demand_columns``) and its metadata.
+    demand: dict[str, str | None] = field(default_factory=dict)
+    meta: dict[str, str] = field(default_factory=dict)
+
+
+DEMAND_COLUMNS = ("demand_source", "external_order_id", "external_line_id", "customer_ref")
+
+
+def demand_columns(demand: Demand | None) -> dict[str, str | None]:
+    """A demand link as the order's columns; all None without one."""
+    if demand is None:
+        return dict.fromkeys(DEMAND_COLUMNS)
+    return {
+        "demand_source": demand.source,
+        "external_order_id": demand.external_order_id,
+        "external_line_id": demand.external_line_id,
+        "customer_ref": demand.customer_ref,
+    }
 
 
 async def place(session: AsyncSession, new_orders: Sequence[NewOrder]) -> list[ProductionOrder]:
@@ -194,6 +215,8 @@ async def place(session: AsyncSession, new_orders: Sequence[NewOrder]) -> list[P
             reference=new.reference,
             notes=new.notes,
             production_plan_id=new.production_plan_id,
+            **new.demand,
+            meta=new.meta,
             requirements=_requirements(new.bom, new.quantity),
             operations=_operations(new.bom, new.quantity),
             reservations=[],
@@ -277,11 +300,17 @@ async def update(
         if changes["quantity"] != order.quantity:
             await resize(session, order, changes.pop("quantity"))
             changes["quantity"] = order.quantity
-    if not changes:
+    if "demand" in changes:
+        demand = changes.pop("demand")
+        for name, value in demand_columns(data.demand if demand else None).items():
+            if getattr(order, name) != value:
+                changes[name] = value
+    relabelled = metadata.patch(order, changes)
+    if not changes and not relabelled:
         return order
     for name, value in changes.items():
         setattr(order, name, value)
-    record(order, "update", changes=sorted(changes))
+    record(order, "update", changes=sorted([*changes, *(["metadata"] * relabelled)]))
     return order
 
 

@@ -5,6 +5,10 @@ the lifecycle (``items/`` imports nothing of ``orders/``). The route keeps its p
 under ``/v1/items``.
 """
 
+import uuid
+from collections.abc import Sequence
+from decimal import Decimal
+
 from fastapi import APIRouter
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -52,24 +56,38 @@ async def stock_totals(session: AsyncSession, item_id: str) -> ItemStock:
         )
     ).one()
     on_hand, reserved = row
-    remaining = (
-        ProductionOrder.quantity
-        - ProductionOrder.produced_quantity
-        - (ProductionOrder.scrapped_quantity)
-    )
-    incoming = await session.scalar(
-        select(func.coalesce(func.sum(remaining), ZERO)).where(
-            ProductionOrder.item_id == item.id,
-            ProductionOrder.status.in_(OPEN_STATUSES),
-            remaining > ZERO,
-        )
-    )
+    incoming = await incoming_of(session, [item.id])
     return ItemStock(
         item_id=item.id,
         on_hand=on_hand,
         reserved=reserved,
         available=on_hand - reserved,
-        incoming=(incoming or ZERO) + await purchases.incoming_total(session, item.id),
+        incoming=incoming.get(item.id, ZERO),
         average_cost=item.average_cost,
         value=item.stock_value,
     )
+
+
+async def incoming_of(
+    session: AsyncSession, item_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, Decimal]:
+    """Per item, what open supply will still bring in: the remaining output of its
+    open production orders, and its open purchase-order lines not received yet. Items
+    with none are left out."""
+    remaining = (
+        ProductionOrder.quantity
+        - ProductionOrder.produced_quantity
+        - ProductionOrder.scrapped_quantity
+    )
+    rows = await session.execute(
+        select(ProductionOrder.item_id, func.sum(remaining))
+        .where(
+            ProductionOrder.item_id.in_(item_ids),
+            ProductionOrder.status.in_(OPEN_STATUSES),
+            remaining > ZERO,
+        )
+        .group_by(ProductionOrder.item_id)
+    )
+    made = {item_id: total for item_id, total in rows}
+    bought = await purchases.incoming_totals(session, item_ids)
+    return {i: made.get(i, ZERO) + bought.get(i, ZERO) for i in made.keys() | bought.keys()}

@@ -106,16 +106,22 @@ def open_lines_of(items: Any) -> Select[uuid.UUID, uuid.UUID, uuid.UUID, date, D
     )
 
 
-async def incoming_total(session: AsyncSession, item_id: uuid.UUID) -> Decimal:
-    """Σ of what open orders' lines of the item still bring in."""
+async def incoming_totals(
+    session: AsyncSession, item_ids: Iterable[uuid.UUID]
+) -> dict[uuid.UUID, Decimal]:
+    """Per item, Σ of what open orders' lines still bring in; items with none left out."""
+    ids = sorted(set(item_ids))
+    if not ids:
+        return {}
     line = PurchaseOrderLine
     remaining = line.quantity - line.received_quantity
-    total = await session.scalar(
-        select(func.coalesce(func.sum(remaining), ZERO))
+    rows = await session.execute(
+        select(line.item_id, func.sum(remaining))
         .join(PurchaseOrder, PurchaseOrder.id == line.purchase_order_id)
-        .where(line.item_id == item_id, PurchaseOrder.status.in_(OPEN_STATUSES), remaining > ZERO)
+        .where(line.item_id.in_(ids), PurchaseOrder.status.in_(OPEN_STATUSES), remaining > ZERO)
+        .group_by(line.item_id)
     )
-    return total or ZERO
+    return {item_id: total for item_id, total in rows}
 
 
 async def incoming_by_item(
