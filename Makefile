@@ -6,7 +6,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 export HOST PORT
 
-.PHONY: lock run test lint typecheck pytest client-check openapi-lint ts-client-check fuzz bench soak bench-reports bench-mrp openapi migrate install install-dev clean tools
+.PHONY: lock run test lint typecheck pytest client-check openapi-lint ts-client-check fuzz bench soak bench-reports bench-mrp bench-metadata openapi migrate install install-dev clean tools
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -135,6 +135,15 @@ bench-mrp: install-dev
 	@url="$$(scripts/ensure-postgres)" || exit 1; \
 	[ -n "$$url" ] || { echo "bench-mrp needs PostgreSQL (TEST_DATABASE_URL)" >&2; exit 1; }; \
 	TEST_DATABASE_URL="$$url" PYTHONPATH=src $(BIN)/python -m bench.mrp_bench $(BENCH_ARGS)
+
+# The ?metadata[key]=value order-list filter over 100,000 orders on a throw-away
+# PostgreSQL database: p50/p95/p99 per case with the GIN index, with custom plans only,
+# and with the index dropped, and the plans the app's statements ran (issue #21).
+# BENCH_ARGS e.g. "--orders 20000 --calls 50 --keep".
+bench-metadata: install-dev
+	@url="$$(scripts/ensure-postgres)" || exit 1; \
+	[ -n "$$url" ] || { echo "bench-metadata needs PostgreSQL (TEST_DATABASE_URL)" >&2; exit 1; }; \
+	TEST_DATABASE_URL="$$url" PYTHONPATH=src $(BIN)/python -m bench.metadata_bench $(BENCH_ARGS)
 
 openapi: install
 	$(BIN)/prodorder-api openapi --output openapi/openapi.json

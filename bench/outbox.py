@@ -53,6 +53,8 @@ _ORDER_DEFAULTS: Final[dict[str, Any]] = {
     "priority": 0,
     "reference": None,
     "production_plan_id": None,
+    "demand": None,
+    "metadata": {},
     "produced_quantity": Decimal(0),
     "scrapped_quantity": Decimal(0),
     "version": 1,

@@ -2,6 +2,7 @@
 merge and removal, `?metadata[key]=value` filters, and events that carry it. Both
 databases."""
 
+import json
 from typing import Any
 
 import httpx
@@ -21,15 +22,33 @@ from tests.test_events import events_after, feed_end
         {"key": "v" * 501},
         {"key": 5},
         ["key", "value"],
+        {"key": "a\u0000b"},
+        {"k\u0000": "v"},
+        {"key": "\ud800"},
     ],
-    ids=["51 keys", "41-character key", "empty key", "501-character value", "number", "list"],
+    ids=[
+        "51 keys",
+        "41-character key",
+        "empty key",
+        "501-character value",
+        "number",
+        "list",
+        "NUL in a value",
+        "NUL in a key",
+        "lone surrogate",
+    ],
 )
 async def test_metadata_beyond_the_limits_is_422_and_creates_nothing(
     client: httpx.AsyncClient, metadata: Any
 ) -> None:
     sku = unique("SKU")
     problem(
-        await client.post("/v1/items", json={"sku": sku, "name": "x", "metadata": metadata}),
+        await client.post(
+            "/v1/items",
+            # json.dumps escapes a lone surrogate as `\ud800`, which httpx cannot encode.
+            content=json.dumps({"sku": sku, "name": "x", "metadata": metadata}),
+            headers={"Content-Type": "application/json"},
+        ),
         422,
         "validation_error",
     )
@@ -119,10 +138,22 @@ async def test_the_order_filter_returns_exactly_the_matching_orders_among_many(
             == []
         )
     assert await walk(client, "/v1/production-orders", **{"metadata[no such key]": "web"}) == []
+    # Quotes and backslashes are data, matched exactly.
+    odd = {"it's": "a 'quoted' \\ value\"}", "%": "_"}
+    marked = await create_order(client, kit["bike"]["id"], 1, metadata={**odd, "shop": shop})
+    found = await walk(
+        client, "/v1/production-orders", **{f"metadata[{k}]": v for k, v in odd.items()}
+    )
+    assert ids(found) == [marked["id"]]
 
 
 async def test_a_bad_metadata_filter_is_422(client: httpx.AsyncClient) -> None:
-    for params in ({"metadata[]": "x"}, {"metadata[" + "k" * 41 + "]": "x"}):
+    for params in (
+        {"metadata[]": "x"},
+        {"metadata[" + "k" * 41 + "]": "x"},
+        {"metadata[k]": "a\x00b"},
+        {"metadata[k]": "v" * 501},
+    ):
         problem(await client.get("/v1/items", params=params), 422, "validation_error")
 
 

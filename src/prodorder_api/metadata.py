@@ -10,7 +10,7 @@ import re
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
-from pydantic import AliasChoices, Field, StringConstraints
+from pydantic import AfterValidator, AliasChoices, Field, StringConstraints
 from sqlalchemy import ColumnElement, and_, true
 from typing_extensions import TypeAliasType
 
@@ -21,8 +21,26 @@ MAX_KEYS = 50
 MAX_KEY_LENGTH = 40
 MAX_VALUE_LENGTH = 500
 
-MetadataKey = Annotated[str, StringConstraints(min_length=1, max_length=MAX_KEY_LENGTH)]
-MetadataValue = Annotated[str, StringConstraints(max_length=MAX_VALUE_LENGTH)]
+
+
+def _storable(text: str) -> str:
+    """Kept exactly as sent (no trimming), but text PostgreSQL can store: no NUL, no
+    lone surrogate."""
+    if "\x00" in text:
+        raise ValueError("must not contain NUL characters")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise ValueError("must be valid Unicode text") from exc
+    return text
+
+
+MetadataKey = Annotated[
+    str, StringConstraints(min_length=1, max_length=MAX_KEY_LENGTH), AfterValidator(_storable)
+]
+MetadataValue = Annotated[
+    str, StringConstraints(max_length=MAX_VALUE_LENGTH), AfterValidator(_storable)
+]
 
 # One named schema in the OpenAPI document.
 Metadata = TypeAliasType(
@@ -103,11 +121,16 @@ def metadata_filter(request: Request) -> dict[str, str]:
         if found is None:
             continue
         key = found.group(1)
-        if not key or len(key) > MAX_KEY_LENGTH or len(value) > MAX_VALUE_LENGTH:
+        if (
+            not key
+            or len(key) > MAX_KEY_LENGTH
+            or len(value) > MAX_VALUE_LENGTH
+            or "\x00" in name + value
+        ):
             raise ValidationFailed(
                 ["query", name],
                 f"a metadata filter takes a key of 1 to {MAX_KEY_LENGTH} characters and"
-                f" a value of at most {MAX_VALUE_LENGTH}",
+                f" a value of at most {MAX_VALUE_LENGTH}, without NUL characters",
             )
         if key in pairs and pairs[key] != value:
             raise ValidationFailed(["query", name], "a metadata key can be filtered once")
