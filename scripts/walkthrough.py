@@ -16,7 +16,7 @@ The convention (docs/walkthroughs/*.md, explained in docs/walkthroughs/index.md)
 Before comparing, both sides are normalised: UUIDs become ``<id-N>`` numbered in the
 order they first appear on the page (so an id that should repeat must repeat),
 RFC 3339 timestamps ``<time>``, tokens and secrets ``<token>``/``<secret>``, order
-numbers ``MO-<n>``, cursors, durations and volatile HTTP headers likewise.
+numbers ``MO-<n>`` and ``PO-<n>``, cursors, durations and volatile HTTP headers likewise.
 
     python scripts/walkthrough.py [--update] [--postgres SERVER_URL] [PAGE ...]
 
@@ -195,6 +195,7 @@ SUBSTITUTIONS: list[tuple[re.Pattern[str], str]] = [
     (re.compile(r"\bpo_[A-Za-z0-9_-]+"), "<token>"),
     (re.compile(r"\bwhsec_[A-Za-z0-9+/=]+"), "<secret>"),
     (re.compile(r"\bMO-\d+\b"), "MO-<n>"),
+    (re.compile(r"\bPO-\d+\b"), "PO-<n>"),
     (re.compile(r"//127\.0\.0\.1:\d+"), "//127.0.0.1:<port>"),
     (re.compile(r'("next_cursor": )"[^"]*"'), r'\1"<cursor>"'),
     (re.compile(r'("duration_ms": )[\d.]+'), r"\1<ms>"),

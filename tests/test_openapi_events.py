@@ -37,6 +37,8 @@ def test_the_feed_lists_events_typed_per_type(openapi: dict[str, Any]) -> None:
         variant = schemas[ref.removeprefix("#/components/schemas/")]
         assert variant["properties"]["type"]["const"] == type_
         expected = "StockChange" if type_ == "stock.changed" else "OrderOut"
+        if type_.startswith("purchase_order."):
+            expected = "PurchaseOrderOut"
         assert variant["properties"]["data"] == {
             "$ref": f"#/components/schemas/{expected}",
             "description": "The resource right after the change.",

@@ -43,6 +43,7 @@ EXPECTED_PAGES = {
     "operations-and-work-order.md",
     "mrp.md",
     "events-and-webhooks.md",
+    "purchasing.md",
     "make-to-order.md",
 }
 

@@ -27,6 +27,7 @@ from prodorder_api.observability import RequestIdMiddleware, configure_logging
 from prodorder_api.orders.router import router as orders_router
 from prodorder_api.orders.supply import router as item_stock_router
 from prodorder_api.planning.router import router as planning_router
+from prodorder_api.purchasing.router import router as purchasing_router
 from prodorder_api.ratelimit import RateLimits
 from prodorder_api.read_routing import document_consistency, open_replica
 from prodorder_api.reports.router import router as reports_router
@@ -75,6 +76,11 @@ TAGS = [
         "name": "production-plans",
         "description": "The master plan, MRP over every BOM level, and firming its proposals.",
     },
+    {
+        "name": "purchase-orders",
+        "description": "What is bought from suppliers: incoming stock that MRP nets,"
+        " received in parts at the line's cost.",
+    },
     {"name": "work-centers", "description": "Where operations are done, at what rate."},
     {
         "name": "unbuild-orders",
@@ -113,6 +119,7 @@ ROUTERS = (
     orders_router,
     demands_router,
     planning_router,
+    purchasing_router,
     work_centers_router,
     reports_router,
     events_router,

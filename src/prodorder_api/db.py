@@ -21,11 +21,14 @@ from sqlalchemy import (
     bindparam,
     case,
     event,
+    func,
     insert,
     inspect,
+    select,
     text,
     update,
 )
+from sqlalchemy import Sequence as DbSequence
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Dialect, Engine
 from sqlalchemy.engine.interfaces import ExecuteStyle
@@ -203,6 +206,21 @@ async def try_serialise(session: AsyncSession, name: str) -> bool:
         text("SELECT pg_try_advisory_xact_lock(hashtextextended(:k, 0))"), {"k": name}
     )
     return bool(got)
+
+
+async def next_numbers(
+    session: AsyncSession, sequence: DbSequence, column: Any, count: int
+) -> list[int]:
+    """``count`` new numbers for ``column``, unique and increasing: the PostgreSQL
+    ``sequence``; on SQLite, which has none, max + 1, which cannot race since the
+    writer holds the database lock (BEGIN IMMEDIATE)."""
+    if _is_postgresql(session):
+        taken = await session.scalars(
+            select(sequence.next_value()).select_from(func.generate_series(1, count))
+        )
+        return sorted(int(number) for number in taken)
+    current = int(await session.scalar(select(func.max(column))) or 0)
+    return list(range(current + 1, current + 1 + count))
 
 
 async def copy_rows(

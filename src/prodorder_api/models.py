@@ -16,6 +16,7 @@ from prodorder_api.orders.models import (
     ProductionOrder,
 )
 from prodorder_api.planning.models import PlanLine, PlanProposal, ProductionPlan
+from prodorder_api.purchasing.models import PurchaseOrder, PurchaseOrderLine
 from prodorder_api.stock.models import Lot, SerialNumber, StockBalance, StockMovement
 from prodorder_api.unbuild.models import UnbuildOrder
 from prodorder_api.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookSubscription
@@ -42,6 +43,8 @@ __all__ = [
     "PlanProposal",
     "ProductionOrder",
     "ProductionPlan",
+    "PurchaseOrder",
+    "PurchaseOrderLine",
     "SerialNumber",
     "StockBalance",
     "StockMovement",

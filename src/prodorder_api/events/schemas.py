@@ -7,6 +7,7 @@ from typing_extensions import TypeAliasType
 
 from prodorder_api.fields import ResponseModel
 from prodorder_api.orders.schemas import OrderOut
+from prodorder_api.purchasing.schemas import PurchaseOrderOut
 from prodorder_api.stock.schemas import BalanceOut, MovementOut
 
 EventType = TypeAliasType(
@@ -23,6 +24,9 @@ EventType = TypeAliasType(
         "production_order.held",
         "production_order.resumed",
         "production_order.split",
+        "purchase_order.created",
+        "purchase_order.received",
+        "purchase_order.cancelled",
         "stock.changed",
     ],
 )
@@ -40,8 +44,8 @@ class EventOut(ResponseModel):
     created_at: datetime = Field(description="When the change was made (its transaction).")
     data: dict[str, Any] = Field(
         description="The resource as `GET` returned it right after the change: the production "
-        "order for `production_order.*`; for `stock.changed` the item's balances and "
-        "movements that the change touched.",
+        "order for `production_order.*`, the purchase order for `purchase_order.*`; for "
+        "`stock.changed` the item's balances and movements that the change touched.",
         examples=[
             {
                 "item_id": "0193a6a4-7c1e-7000-8000-000000000001",
@@ -123,13 +127,25 @@ _ORDER_EVENTS = {
     "production_order.split": "part of an order was carved into a new order (one event "
     "for each of the two).",
 }
-# Every type of `EventType`: an order's events carry the order, `stock.*` a stock change.
-EVENT_MODELS: Final[tuple[type[ResponseModel], ...]] = tuple(
-    _event_model(type_, StockChange, "the stock of one item changed.")
-    if type_.startswith("stock.")
-    else _event_model(type_, OrderOut, _ORDER_EVENTS.get(type_, "an order changed."))
-    for type_ in EVENT_TYPES
-)
+_PURCHASE_EVENTS = {
+    "purchase_order.created": "a purchase order was created (also by a plan's `firm`).",
+    "purchase_order.received": "goods were received against a purchase order: on every "
+    "receipt, partial ones included; `status` is `received` once every line is.",
+    "purchase_order.cancelled": "a purchase order was cancelled.",
+}
+
+
+def _typed(type_: str) -> type[ResponseModel]:
+    if type_.startswith("stock."):
+        return _event_model(type_, StockChange, "the stock of one item changed.")
+    if type_.startswith("purchase_order."):
+        return _event_model(type_, PurchaseOrderOut, _PURCHASE_EVENTS[type_])
+    return _event_model(type_, OrderOut, _ORDER_EVENTS.get(type_, "an order changed."))
+
+
+# Every type of `EventType`: an order's events carry the order, a purchase order's the
+# purchase order, `stock.*` a stock change.
+EVENT_MODELS: Final[tuple[type[ResponseModel], ...]] = tuple(_typed(type_) for type_ in EVENT_TYPES)
 Event = TypeAliasType(
     "Event",
     Annotated[Union[EVENT_MODELS], Field(discriminator="type")],  # type: ignore[valid-type]  # noqa: UP007

@@ -40,6 +40,8 @@ class Item(Base):
     meta: Mapped[dict[str, str]] = mapped_column(
         "metadata", JsonMap, default=dict, server_default=text("'{}'")
     )
+    # Who a plan's firmed purchases of the item are ordered from (null: no one yet).
+    default_supplier: Mapped[str | None] = mapped_column(String(200))
     version: Mapped[int] = mapped_column(Integer, default=1)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)

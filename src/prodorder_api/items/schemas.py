@@ -32,6 +32,11 @@ class ItemCreate(RequestModel):
         default=None, description="Cost used while there is no moving average yet."
     )
     lead_time_days: int = Field(default=0, ge=0, le=3650)
+    default_supplier: Name | None = Field(
+        default=None,
+        description="Who the item is bought from: a production plan's `firm` with "
+        "`purchases` orders its purchase proposals from this supplier.",
+    )
     metadata: Metadata = metadata_field()
 
 
@@ -47,6 +52,7 @@ class ItemUpdate(RequestModel):
     tracking: Tracking | None = None
     standard_cost: NonNegativeDecimal | None = None
     lead_time_days: int | None = Field(default=None, ge=0, le=3650)
+    default_supplier: Name | None = Field(default=None, description="`null` clears it.")
     metadata: Metadata | None = None
 
 
@@ -61,6 +67,9 @@ class ItemOut(ResponseModel):
         description="Moving-average cost over receipts, kept by the service; null before the first."
     )
     lead_time_days: int
+    default_supplier: str | None = Field(
+        description="Who a plan's firmed purchases are ordered from."
+    )
     metadata: Metadata = metadata_out()
     version: int
     created_at: datetime
@@ -72,6 +81,9 @@ class ItemStock(ResponseModel):
     on_hand: DecimalOut
     reserved: DecimalOut
     available: DecimalOut = Field(description="on_hand − reserved")
-    incoming: DecimalOut = Field(description="Open production orders' remaining output.")
+    incoming: DecimalOut = Field(
+        description="Still to come: open production orders' remaining output, and open "
+        "purchase orders' lines not received yet (quantity − received, per line ≥ 0)."
+    )
     average_cost: DecimalOut | None
     value: DecimalOut = Field(description="Inventory value of the on-hand stock.")

@@ -20,6 +20,7 @@ from prodorder_api.fields import (
 )
 from prodorder_api.metadata import Metadata, metadata_field, metadata_out
 from prodorder_api.orders.states import Action, Status
+from prodorder_api.purchasing.schemas import IncomingSupply
 
 # Named types: one `$ref` each in the OpenAPI document, so generated clients get
 # `OrderStatus` rather than `OrderOutStatus`, `OrderSummaryStatus`, ...
@@ -328,6 +329,10 @@ class ComponentAvailability(ResponseModel):
     reserved: DecimalOut = Field(description="Already held for this order.")
     available: DecimalOut = Field(description="Free stock at the order's location.")
     shortage: DecimalOut
+    incoming: list[IncomingSupply] = Field(
+        description="Open purchase-order lines of the component still to come, by due "
+        "date: supply on its way, not yet in `available` (nor in `shortage`)."
+    )
 
 
 class Availability(ResponseModel):

@@ -42,6 +42,7 @@ from prodorder_api.orders.schemas import (
     OrderCreate,
     OrderUpdate,
 )
+from prodorder_api.purchasing import repository as purchases
 from prodorder_api.stock import balances
 
 
@@ -333,6 +334,7 @@ async def availability(session: AsyncSession, order_id: str) -> Availability:
     reserved = materials.reserved_by_item(order)
     ids = [r.component_item_id for r in order.requirements]
     free = await balances.free_stock(session, ids, order.location_id)
+    incoming = await purchases.incoming_by_item(session, ids)
     components = []
     for requirement in order.requirements:
         need = materials.open_need(order, requirement)
@@ -344,6 +346,7 @@ async def availability(session: AsyncSession, order_id: str) -> Availability:
                 reserved=reserved.get(requirement.component_item_id, ZERO),
                 available=available,
                 shortage=max(need - available, ZERO),
+                incoming=incoming.get(requirement.component_item_id, []),
             )
         )
     short = [c for c in components if c.shortage > 0]

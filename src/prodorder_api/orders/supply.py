@@ -1,4 +1,4 @@
-"""An item's stock totals with what open orders will still bring in.
+"""An item's stock totals with what open orders and purchase orders will still bring in.
 
 Here, not in ``items/``: the figure needs the orders, and master data stands below
 the lifecycle (``items/`` imports nothing of ``orders/``). The route keeps its path
@@ -21,6 +21,7 @@ from prodorder_api.items.schemas import ItemStock
 from prodorder_api.money import ZERO
 from prodorder_api.orders.models import ProductionOrder
 from prodorder_api.orders.states import OPEN_STATUSES
+from prodorder_api.purchasing import repository as purchases
 from prodorder_api.routing import ApiRoute
 from prodorder_api.stock.models import StockBalance
 
@@ -71,7 +72,8 @@ async def incoming_of(
     session: AsyncSession, item_ids: Sequence[uuid.UUID]
 ) -> dict[uuid.UUID, Decimal]:
     """Per item, what open supply will still bring in: the remaining output of its
-    open production orders. Items with none are left out."""
+    open production orders, and its open purchase-order lines not received yet. Items
+    with none are left out."""
     remaining = (
         ProductionOrder.quantity
         - ProductionOrder.produced_quantity
@@ -86,4 +88,6 @@ async def incoming_of(
         )
         .group_by(ProductionOrder.item_id)
     )
-    return {item_id: total for item_id, total in rows}
+    made = {item_id: total for item_id, total in rows}
+    bought = await purchases.incoming_totals(session, item_ids)
+    return {i: made.get(i, ZERO) + bought.get(i, ZERO) for i in made.keys() | bought.keys()}

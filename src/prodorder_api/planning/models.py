@@ -32,7 +32,8 @@ class ProductionPlan(Base):
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
     name: Mapped[str | None] = mapped_column(String(200))
     # new: never run; proposed: the last run's proposals are stored; firmed: their
-    # production proposals became planned orders.
+    # production proposals became planned orders (and, when asked, their purchase
+    # proposals purchase orders).
     status: Mapped[str] = mapped_column(String(16), default="new")
     run_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     firmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
@@ -95,3 +96,5 @@ class PlanProposal(Base):
     production_order_id: Mapped[uuid.UUID | None] = mapped_column(
         ForeignKey("production_orders.id")
     )
+    # The purchase order ``firm`` with ``purchases`` put it on.
+    purchase_order_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("purchase_orders.id"))

@@ -12,7 +12,8 @@ Classic MRP, lot-for-lot per day:
   BOMs: a bolt used by 500 assemblies on one day is one bucket, netted once.
 * Per item, dates ascending: the projected balance starts at the available stock
   (on hand − reserved), grows by open orders' remaining output on their due date
-  (at once when they have none), and covers each day's demand. What it cannot
+  (at once when they have none) and by open purchase orders' lines still to come on
+  theirs, and covers each day's demand. What it cannot
   cover becomes one proposal due that day, started ``lead_time_days`` earlier.
 * A production proposal's components are needed on its start date, in the
   quantities an order would require (``boms.explosion.requirement``).
@@ -61,7 +62,8 @@ class Demand:
 
 @dataclass(frozen=True, slots=True)
 class Receipt:
-    """An open order's remaining output; ``date`` None: counted as available at once."""
+    """A scheduled receipt: an open order's remaining output, or an open purchase-order
+    line's quantity still to come; ``date`` None: counted as available at once."""
 
     item_id: uuid.UUID
     date: date | None

@@ -36,6 +36,7 @@ class ProposalRow(NamedTuple):
     level: int
     pegged_to: str  # the JSON array, as shown
     production_order_id: uuid.UUID | None
+    purchase_order_id: uuid.UUID | None
 
 
 @dataclass(frozen=True)
@@ -57,11 +58,13 @@ def pegs_json(pegs: Iterable[Peg]) -> str:
 
 def _proposal_json(p: ProposalRow) -> str:
     order = "null" if p.production_order_id is None else f'"{p.production_order_id}"'
+    bought = "null" if p.purchase_order_id is None else f'"{p.purchase_order_id}"'
     return (
         f'{{"id":"{p.id}","kind":"{p.kind}","item_id":"{p.item_id}",'
         f'"quantity":"{to_json(p.quantity)}","start_date":"{p.start_date.isoformat()}",'
         f'"due_date":"{p.due_date.isoformat()}","level":{p.level},'
-        f'"pegged_to":{p.pegged_to},"production_order_id":{order}}}'
+        f'"pegged_to":{p.pegged_to},"production_order_id":{order},'
+        f'"purchase_order_id":{bought}}}'
     )
 
 

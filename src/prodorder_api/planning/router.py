@@ -7,7 +7,7 @@ from prodorder_api.deps import Paging, Session
 from prodorder_api.errors import problem_responses
 from prodorder_api.pagination import Page, to_page
 from prodorder_api.planning import presenter, service
-from prodorder_api.planning.schemas import PlanCreate, PlanOut, PlanSummary
+from prodorder_api.planning.schemas import FirmRequest, PlanCreate, PlanOut, PlanSummary
 from prodorder_api.routing import ApiRoute
 
 router = APIRouter(
@@ -71,9 +71,10 @@ async def get_production_plan(plan_id: str, session: Session) -> Response:
     description="Explodes the plan through the default BOMs over all levels, by low-level "
     "code, and nets each item's gross requirements per day (lot-for-lot) against available "
     "stock (on hand − reserved, all locations), open orders' remaining output (on their "
-    "due date) and open orders' requirements not yet consumed or reserved (on their "
-    "planned start). Each shortfall becomes a proposal due that day and started "
-    "`lead_time_days` earlier: `production` for items with a default BOM, whose "
+    "due date), open purchase orders' lines still to come (on theirs) and open orders' "
+    "requirements not yet consumed or reserved (on their planned start). Each shortfall "
+    "becomes a proposal due that day and started `lead_time_days` earlier: `production` "
+    "for items with a default BOM, whose "
     "components are then needed on that start date, `purchase` for bought ones. The "
     "proposals replace the last run's and are returned. Items below the plan are planned "
     "in full: what open orders are short of is proposed too, pegged to the order." + PEGGING,
@@ -85,16 +86,25 @@ async def run_production_plan(plan_id: str, session: Session, if_match: IfMatch)
 @router.post(
     "/{plan_id}/firm",
     response_model=PlanOut,
-    summary="Firm the proposals into planned orders",
+    summary="Firm the proposals into planned orders (and purchase orders)",
     responses=problem_responses(404, 409, 412),
     description="Creates one planned production order for each `production` proposal of "
     "the last run not firmed yet: its quantity, `due_date`, `planned_start` = `start_date`, "
     "the item's default BOM, location `MAIN`, the plan's name (else its id) as `reference` "
-    "and `production_plan_id`. The proposals then show their `production_order_id`; "
-    "purchases stay proposals, to be ordered from suppliers. A second `firm` with nothing "
-    "left to firm answers 409 `conflict`, and so does a plan never run. Running again "
-    "afterwards proposes nothing twice: the firmed orders are open orders, whose output "
-    "and component demand the run nets.",
+    "and `production_plan_id`. The proposals then show their `production_order_id`. "
+    "Without a body (or with `purchases: false`) purchases stay proposals. With "
+    "`purchases: true` the `purchase` proposals not firmed yet become open purchase orders "
+    "too: one per supplier (the item's `default_supplier`; the items without one share "
+    "an order with no supplier), a line per proposal with its quantity and `due_date`, at "
+    "the item's `average_cost` (its `standard_cost` while it has none, else 0), the plan's "
+    "name as `reference`; each proposal shows its `purchase_order_id`. A second `firm` "
+    "with nothing left to firm answers 409 `conflict`, and so does a plan never run. "
+    "Running again afterwards proposes nothing twice: the firmed orders are open orders, "
+    "whose output and component demand the run nets, and open purchase orders are "
+    "scheduled receipts on their lines' due dates.",
 )
-async def firm_production_plan(plan_id: str, session: Session, if_match: IfMatch) -> Response:
-    return presenter.response(await service.firm(session, plan_id, if_match))
+async def firm_production_plan(
+    plan_id: str, session: Session, if_match: IfMatch, body: FirmRequest | None = None
+) -> Response:
+    purchases = body.purchases if body is not None else False
+    return presenter.response(await service.firm(session, plan_id, if_match, purchases))

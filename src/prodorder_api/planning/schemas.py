@@ -24,6 +24,14 @@ class PlanCreate(RequestModel):
     lines: list[PlanLineIn] = Field(min_length=1, max_length=MAX_LINES)
 
 
+class FirmRequest(RequestModel):
+    purchases: bool = Field(
+        default=False,
+        description="Also turn the purchase proposals into open purchase orders, one per "
+        "supplier (the item's `default_supplier`, or none).",
+    )
+
+
 class PlanLineOut(ResponseModel):
     id: uuid.UUID
     item_id: uuid.UUID
@@ -62,6 +70,10 @@ class ProposalOut(ResponseModel):
     production_order_id: uuid.UUID | None = Field(
         description="The planned order `firm` created from it; null until then."
     )
+    purchase_order_id: uuid.UUID | None = Field(
+        description="The purchase order `firm` with `purchases` put it on (a line of its "
+        "own); null until then."
+    )
 
 
 class PlanSummary(ResponseModel):
@@ -71,7 +83,8 @@ class PlanSummary(ResponseModel):
     name: str | None
     status: PlanStatus = Field(
         description="`new`: never run; `proposed`: the last run's proposals are stored; "
-        "`firmed`: their production proposals are planned orders."
+        "`firmed`: their production proposals are planned orders (and, when firmed with "
+        "`purchases`, their purchase proposals lines of open purchase orders)."
     )
     run_at: datetime | None = Field(description="When the last run was.")
     firmed_at: datetime | None = Field(description="When `firm` last created orders.")

@@ -2,7 +2,8 @@
 
 A run replaces the plan's proposals with new ones; ``firm`` turns the last run's
 production proposals that are not firmed yet into planned production orders (one
-each), and answers 409 when there is nothing left to firm. Both lock the plan row
+each) and, when asked, its purchase proposals into open purchase orders (one per
+supplier), and answers 409 when there is nothing left to firm. Both lock the plan row
 first, so a run and a firm of one plan queue instead of interleaving.
 
 A run reads in a fixed number of queries (``inputs``), plans in memory (``mrp``) and
@@ -12,6 +13,7 @@ writes the proposals in one statement; nothing here loops over queries.
 import uuid
 from collections.abc import Sequence
 from datetime import date
+from decimal import Decimal
 from typing import cast
 
 from sqlalchemy import Table, bindparam, delete, select, update
@@ -25,13 +27,14 @@ from prodorder_api.errors import Conflict, NotFound, ValidationFailed
 from prodorder_api.ids import parse_id
 from prodorder_api.items.models import Item
 from prodorder_api.locations import service as locations
-from prodorder_api.money import MAX_MAGNITUDE
+from prodorder_api.money import MAX_MAGNITUDE, ZERO
 from prodorder_api.orders import service as orders
 from prodorder_api.pagination import PageParams, paginate
 from prodorder_api.planning import inputs, mrp
 from prodorder_api.planning.models import PlanLine, PlanProposal, ProductionPlan
 from prodorder_api.planning.presenter import PlanView, ProposalRow, pegs_json
 from prodorder_api.planning.schemas import PlanCreate
+from prodorder_api.purchasing import service as purchasing
 
 PROPOSALS = cast(Table, PlanProposal.__table__)
 _SHOWN = [PROPOSALS.c[name] for name in ProposalRow._fields]
@@ -99,6 +102,7 @@ async def run(
             p.level,
             pegs_json(p.pegged_to),
             None,
+            None,
         )
         for p in planned
     ]
@@ -109,24 +113,55 @@ async def run(
     return PlanView(plan, rows)
 
 
-async def firm(session: AsyncSession, plan_id: str, if_match: Precondition = ANY) -> PlanView:
+async def firm(
+    session: AsyncSession, plan_id: str, if_match: Precondition = ANY, purchases: bool = False
+) -> PlanView:
     """Planned production orders for the last run's production proposals not firmed yet:
     the proposal's quantity, due date and start date, the item's default BOM, location
-    MAIN, the plan's name (else its id) as reference, linked by ``production_plan_id``."""
+    MAIN, the plan's name (else its id) as reference, linked by ``production_plan_id``.
+    With ``purchases``, its purchase proposals not firmed yet become open purchase
+    orders too (``_firm_purchases``)."""
     plan = await _load(session, plan_id, for_update=True)
     if_match.check(plan.version)
     if plan.run_at is None:
         raise Conflict("the plan has not been run: run it first, then firm its proposals")
     proposals = await _proposals(session, plan.id)
-    to_firm = [p for p in proposals if p.kind == "production" and p.production_order_id is None]
-    if not to_firm:
+    to_make = [p for p in proposals if p.kind == "production" and p.production_order_id is None]
+    to_buy = [
+        p for p in proposals if purchases and p.kind == "purchase" and p.purchase_order_id is None
+    ]
+    if not to_make and not to_buy:
+        kinds = "production or purchase" if purchases else "production"
         raise Conflict(
-            "nothing to firm: the last run proposed no production that is not firmed yet "
+            f"nothing to firm: the last run proposed no {kinds} that is not firmed yet "
             "(run the plan again to re-plan against today's stock and orders)"
         )
+    reference = plan.name or str(plan.id)
+    made = await _firm_production(session, plan, to_make, reference)
+    bought = await _firm_purchases(session, plan, to_buy, reference)
+    _touch(plan, "firmed")
+    plan.firmed_at = plan.updated_at
+    await session.flush()
+    return PlanView(
+        plan,
+        [
+            p._replace(
+                production_order_id=made.get(p.id, p.production_order_id),
+                purchase_order_id=bought.get(p.id, p.purchase_order_id),
+            )
+            for p in proposals
+        ],
+    )
+
+
+async def _firm_production(
+    session: AsyncSession, plan: ProductionPlan, to_firm: list[ProposalRow], reference: str
+) -> dict[uuid.UUID, uuid.UUID]:
+    """A planned order per proposal; returns the order id of each proposal."""
+    if not to_firm:
+        return {}
     boms = await _default_boms(session, {p.item_id for p in to_firm})
     location = await locations.resolve(session, None, "location_id")
-    reference = plan.name or str(plan.id)
     placed = await orders.place(
         session,
         [
@@ -145,21 +180,67 @@ async def firm(session: AsyncSession, plan_id: str, if_match: Precondition = ANY
         ],
     )
     firmed = {p.id: order.id for p, order in zip(to_firm, placed, strict=True)}
+    await _link(session, "production_order_id", firmed)
+    return firmed
+
+
+async def _firm_purchases(
+    session: AsyncSession, plan: ProductionPlan, to_firm: list[ProposalRow], reference: str
+) -> dict[uuid.UUID, uuid.UUID]:
+    """One open purchase order per supplier (the item's ``default_supplier``; the items
+    without one share an order with no supplier, listed last), a line per proposal: its
+    quantity and due date, at the item's average cost (its standard cost while it has
+    no average, else 0: the cost a BOM's roll-up takes). Returns the purchase order id
+    of each proposal."""
+    if not to_firm:
+        return {}
+    items = {
+        item.id: item
+        for item in await session.scalars(
+            select(Item).where(Item.id.in_({p.item_id for p in to_firm}))
+        )
+    }
+    by_supplier: dict[str | None, list[ProposalRow]] = {}
+    for p in to_firm:
+        by_supplier.setdefault(items[p.item_id].default_supplier, []).append(p)
+    suppliers = sorted(by_supplier, key=lambda s: (s is None, s or ""))
+    placed = await purchasing.place(
+        session,
+        [
+            purchasing.NewPurchaseOrder(
+                supplier=supplier,
+                reference=reference,
+                production_plan_id=plan.id,
+                lines=[
+                    purchasing.NewLine(p.item_id, p.quantity, _cost(items[p.item_id]), p.due_date)
+                    for p in by_supplier[supplier]
+                ],
+            )
+            for supplier in suppliers
+        ],
+    )
+    firmed = {
+        p.id: order.id
+        for supplier, order in zip(suppliers, placed, strict=True)
+        for p in by_supplier[supplier]
+    }
+    await _link(session, "purchase_order_id", firmed)
+    return firmed
+
+
+def _cost(item: Item) -> Decimal:
+    if item.average_cost is not None:
+        return item.average_cost
+    return item.standard_cost if item.standard_cost is not None else ZERO
+
+
+async def _link(session: AsyncSession, column: str, firmed: dict[uuid.UUID, uuid.UUID]) -> None:
+    """Each proposal's new order in ``column``: one executemany."""
     await session.execute(
         update(PROPOSALS)
         .where(PROPOSALS.c.id == bindparam("proposal_id"))
-        .values(production_order_id=bindparam("order_id")),
+        .values({column: bindparam("order_id")}),
         [{"proposal_id": p, "order_id": o} for p, o in firmed.items()],
-    )
-    _touch(plan, "firmed")
-    plan.firmed_at = plan.updated_at
-    await session.flush()
-    return PlanView(
-        plan,
-        [
-            p._replace(production_order_id=firmed.get(p.id, p.production_order_id))
-            for p in proposals
-        ],
     )
 
 

@@ -98,6 +98,7 @@ async def apply(session: AsyncSession, moves: Sequence[Move]) -> list[Movement]:
                 value=value,
                 production_order_id=move.production_order_id,
                 unbuild_order_id=move.unbuild_order_id,
+                purchase_order_id=move.purchase_order_id,
                 reference=move.reference,
                 reason=move.reason,
                 created_at=now,

@@ -89,6 +89,7 @@ class StockMovement(Base):
         Index("ix_stock_movements_location_id", "location_id"),
         Index("ix_stock_movements_production_order_id", "production_order_id"),
         Index("ix_stock_movements_unbuild_order_id", "unbuild_order_id"),
+        Index("ix_stock_movements_purchase_order_id", "purchase_order_id"),
         Index("ix_stock_movements_created_at", "created_at"),
     )
 
@@ -104,6 +105,8 @@ class StockMovement(Base):
     production_order_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
     # Set on an unbuild's disassembly and recovery movements.
     unbuild_order_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    # Set on a receipt against a purchase order.
+    purchase_order_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
     reference: Mapped[str | None] = mapped_column(String(200))
     reason: Mapped[str | None] = mapped_column(String(2000))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
@@ -139,6 +142,7 @@ class Movement:
     value: Decimal
     production_order_id: uuid.UUID | None
     unbuild_order_id: uuid.UUID | None
+    purchase_order_id: uuid.UUID | None
     reference: str | None
     reason: str | None
     created_at: datetime

@@ -26,6 +26,7 @@ class Move:
     serials: tuple[str, ...] = ()
     production_order_id: uuid.UUID | None = None
     unbuild_order_id: uuid.UUID | None = None
+    purchase_order_id: uuid.UUID | None = None
     reference: str | None = None
     reason: str | None = None
 

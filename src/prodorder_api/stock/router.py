@@ -103,6 +103,9 @@ async def list_stock_movements(
     item_id: uuid.UUID | None = None,
     location_id: uuid.UUID | None = None,
     production_order_id: uuid.UUID | None = None,
+    purchase_order_id: Annotated[
+        uuid.UUID | None, Query(description="Receipts against this purchase order.")
+    ] = None,
     type: Annotated[
         list[MovementType] | None, Query(description="Repeat for several types.")
     ] = None,
@@ -112,6 +115,6 @@ async def list_stock_movements(
 ) -> dict[str, object]:
     """Oldest first. Every change of on-hand stock is here, immutable."""
     rows, cursor = await service.list_movements(
-        session, paging, item_id, location_id, production_order_id, type, since
+        session, paging, item_id, location_id, production_order_id, type, since, purchase_order_id
     )
     return to_page(MovementOut, rows, cursor)

@@ -105,6 +105,9 @@ class MovementOut(ResponseModel):
     unbuild_order_id: uuid.UUID | None = Field(
         default=None, description="The unbuild order of a `disassembly` or `recovery` movement."
     )
+    purchase_order_id: uuid.UUID | None = Field(
+        default=None, description="The purchase order a `receipt` was received against."
+    )
     reference: str | None
     reason: str | None
     created_at: datetime

@@ -142,6 +142,7 @@ async def list_movements(
     production_order_id: uuid.UUID | None,
     types: Sequence[str] | None,
     since: datetime | None,
+    purchase_order_id: uuid.UUID | None = None,
 ) -> tuple[list[StockMovement], str | None]:
     stmt: Select[tuple[StockMovement]] = select(StockMovement)
     if item_id is not None:
@@ -150,6 +151,8 @@ async def list_movements(
         stmt = stmt.where(StockMovement.location_id == location_id)
     if production_order_id is not None:
         stmt = stmt.where(StockMovement.production_order_id == production_order_id)
+    if purchase_order_id is not None:
+        stmt = stmt.where(StockMovement.purchase_order_id == purchase_order_id)
     if types:
         stmt = stmt.where(StockMovement.type.in_(types))
     if since is not None:

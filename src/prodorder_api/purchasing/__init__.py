@@ -1,0 +1,1 @@
+"""Purchase orders: supply the service can see, received into stock line by line."""
