@@ -11,6 +11,7 @@ import pytest
 from tests.helpers import create_item, ok, problem, receive, unique, walk
 from tests.order_helpers import act, bicycle, create_bom, create_order
 from tests.test_events import events_after, feed_end
+from tests.test_purchase_orders import create_po, receive_po
 
 
 @pytest.mark.parametrize(
@@ -223,3 +224,41 @@ async def test_split_and_backorder_keep_the_metadata(client: httpx.AsyncClient) 
     order = await create_order(client, kit["bike"]["id"], 4, metadata={"shop_order": "77"})
     result = ok(await act(client, order, "split", {"quantity": 1}))
     assert result["new"]["metadata"] == {"shop_order": "77"}
+
+
+async def test_purchase_orders_take_metadata_merge_it_filter_by_it_and_say_so_in_events(
+    client: httpx.AsyncClient,
+) -> None:
+    item = await create_item(client)
+    tag = unique("tag")
+    line = (item, 5, "2", "2027-01-15")
+    start = await feed_end(client)
+    po = await create_po(client, line, metadata={"erp_id": "4711", "tag": tag})
+    await create_po(client, line, metadata={"tag": "other"})
+    assert po["metadata"] == {"erp_id": "4711", "tag": tag}
+    found = await walk(client, "/v1/purchase-orders", **{"metadata[tag]": tag})
+    assert [p["id"] for p in found] == [po["id"]]
+
+    patched = ok(
+        await client.patch(
+            f"/v1/purchase-orders/{po['id']}",
+            json={"metadata": {"erp_id": "", "buyer": "jo"}, "reference": "AB-1"},
+        )
+    )
+    assert (patched["metadata"], patched["reference"]) == ({"tag": tag, "buyer": "jo"}, "AB-1")
+    assert patched["version"] == po["version"] + 1
+    # Nothing new: no new version, no event.
+    same = ok(await client.patch(f"/v1/purchase-orders/{po['id']}", json={"metadata": {}}))
+    assert same["version"] == patched["version"]
+    ok(await receive_po(client, po, (0, 5)))
+    problem(
+        await client.patch(f"/v1/purchase-orders/{po['id']}", json={"supplier": "x"}),
+        422,
+        "validation_error",
+    )
+    rows = [e for e in await events_after(client, start) if e["data"].get("id") == po["id"]]
+    assert [(e["type"], e["data"]["metadata"]) for e in rows] == [
+        ("purchase_order.created", {"erp_id": "4711", "tag": tag}),
+        ("purchase_order.updated", {"tag": tag, "buyer": "jo"}),
+        ("purchase_order.received", {"tag": tag, "buyer": "jo"}),
+    ]

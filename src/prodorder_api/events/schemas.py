@@ -27,6 +27,7 @@ EventType = TypeAliasType(
         "purchase_order.created",
         "purchase_order.received",
         "purchase_order.cancelled",
+        "purchase_order.updated",
         "stock.changed",
     ],
 )
@@ -132,6 +133,7 @@ _PURCHASE_EVENTS = {
     "purchase_order.received": "goods were received against a purchase order: on every "
     "receipt, partial ones included; `status` is `received` once every line is.",
     "purchase_order.cancelled": "a purchase order was cancelled.",
+    "purchase_order.updated": "a purchase order's `reference` or `metadata` changed (`PATCH`).",
 }
 
 

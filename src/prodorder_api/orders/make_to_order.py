@@ -2,12 +2,13 @@
 order for every made component that free stock and open supply cannot cover.
 
 A component is *made* when it has a default BOM. Its cover is its free stock at the
-order's location (on hand − reserved) plus its open supply (``supply.incoming``),
-counted once per call however many parents need it: what one parent takes from it is
-not there for the next. The shortfall becomes a planned order due the day its parent
-starts, started its own ``lead_time_days`` earlier (``planning.mrp.start_for``, the
-rule MRP dates by), and carrying the demand and metadata. BOMs are acyclic (``boms``
-refuses a cycle), so the walk ends; it reads a fixed number of statements per level.
+order's location (on hand − reserved) plus its open supply (``supply.incoming_of``:
+open production orders and purchase-order lines), counted once per call however
+many parents need it: what one parent takes from it is not there for the next. The
+shortfall becomes a planned order due the day its parent starts, started its own
+``lead_time_days`` earlier (``planning.mrp.start_for``, the rule MRP dates by), and
+carrying the demand and metadata. BOMs are acyclic (``boms`` refuses a cycle), so
+the walk ends; it reads a fixed number of statements per level.
 """
 
 import uuid

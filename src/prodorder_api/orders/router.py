@@ -83,7 +83,8 @@ async def create_production_order(body: OrderCreate, session: Session) -> Respon
 async def make_to_order(body: MakeToOrderRequest, session: Session) -> Response:
     """One call for a demand: the planned order for the product and, with
     `sub_assemblies`, a planned order for every made component (one with a default
-    BOM), at any depth, whose free stock at `MAIN` plus open supply cannot cover what
+    BOM), at any depth, whose free stock at `MAIN` plus open supply (open production
+    orders' remaining output, open purchase-order lines) cannot cover what
     its parent needs, for the shortfall. A sub-assembly order is due the day its
     parent starts and starts `lead_time_days` earlier; the top order starts
     `lead_time_days` before `due_date`. Stock counted for one parent is not counted

@@ -17,7 +17,7 @@ from prodorder_api.purchasing.models import PurchaseOrder
 from prodorder_api.purchasing.presenter import present
 
 PREFIX: Final = "purchase_order."
-Kind = Literal["created", "received", "cancelled"]
+Kind = Literal["created", "received", "cancelled", "updated"]
 
 
 def emit(order: PurchaseOrder, kind: Kind) -> None:

@@ -28,6 +28,7 @@ def present(order: PurchaseOrder) -> PurchaseOrderOut:
             )
             for line in order.lines
         ],
+        metadata=order.meta,
         version=order.version,
         created_at=order.created_at,
         updated_at=order.updated_at,

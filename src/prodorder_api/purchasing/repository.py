@@ -12,7 +12,7 @@ from sqlalchemy import Sequence as DbSequence
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 
-from prodorder_api import db
+from prodorder_api import db, metadata
 from prodorder_api.money import ZERO
 from prodorder_api.pagination import PageParams, paginate
 from prodorder_api.purchasing.models import PurchaseOrder, PurchaseOrderLine
@@ -74,10 +74,13 @@ async def list_orders(
     statuses: Sequence[str] = (),
     item_id: uuid.UUID | None = None,
     supplier: str | None = None,
+    meta: dict[str, str] | None = None,
 ) -> tuple[list[PurchaseOrder], str | None]:
     """One page of purchase orders in id order, with their lines; each filter given
     narrows it (all: AND). ``item_id``: orders with a line of that item."""
-    stmt = select(PurchaseOrder)
+    stmt = select(PurchaseOrder).where(
+        await metadata.matching(session, PurchaseOrder.meta, meta or {})
+    )
     if statuses:
         stmt = stmt.where(PurchaseOrder.status.in_(statuses))
     if supplier is not None:

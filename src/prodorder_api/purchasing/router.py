@@ -7,6 +7,7 @@ from prodorder_api.auth.deps import Authorized
 from prodorder_api.concurrency import IfMatch
 from prodorder_api.deps import Paging, Session
 from prodorder_api.errors import problem_responses
+from prodorder_api.metadata import MetadataFilter, documented_filter
 from prodorder_api.pagination import Page
 from prodorder_api.purchasing import service
 from prodorder_api.purchasing.presenter import present
@@ -14,6 +15,7 @@ from prodorder_api.purchasing.schemas import (
     PurchaseOrderCreate,
     PurchaseOrderOut,
     PurchaseOrderStatus,
+    PurchaseOrderUpdate,
     PurchaseReceiptCreate,
 )
 from prodorder_api.purchasing.states import lifecycle_markdown
@@ -52,10 +54,12 @@ async def create_purchase_order(body: PurchaseOrderCreate, session: Session) -> 
     response_model=Page[PurchaseOrderOut],
     summary="List purchase orders",
     responses=problem_responses(422),
+    openapi_extra=documented_filter(),
 )
 async def list_purchase_orders(
     session: Session,
     paging: Paging,
+    meta: MetadataFilter,
     status: Annotated[
         list[PurchaseOrderStatus] | None, Query(description="Repeat for several.")
     ] = None,
@@ -65,8 +69,8 @@ async def list_purchase_orders(
     supplier: Annotated[str | None, Query(max_length=200, description="Exact match.")] = None,
 ) -> dict[str, object]:
     """Purchase orders with their lines, oldest first; filter by status (repeat for
-    several), item or supplier."""
-    rows, cursor = await service.list_orders(session, paging, status or [], item_id, supplier)
+    several), item, supplier or `?metadata[key]=value`."""
+    rows, cursor = await service.list_orders(session, paging, status or [], item_id, supplier, meta)
     return {"data": [present(r) for r in rows], "next_cursor": cursor}
 
 
@@ -80,6 +84,20 @@ async def get_purchase_order(purchase_order_id: str, session: Session) -> Purcha
     """The order with its lines, what each has received and what is still to come, and
     its `ETag`."""
     return present(await service.get(session, purchase_order_id))
+
+
+@router.patch(
+    "/{purchase_order_id}",
+    response_model=PurchaseOrderOut,
+    summary="Update a purchase order's reference or metadata",
+    responses=problem_responses(404, 412, 422),
+)
+async def update_purchase_order(
+    purchase_order_id: str, body: PurchaseOrderUpdate, session: Session, if_match: IfMatch
+) -> PurchaseOrderOut:
+    """Change `reference` (`null` removes it) or merge `metadata` (a key set to `""` is
+    removed), in any status. Event `purchase_order.updated` when something changed."""
+    return present(await service.update(session, purchase_order_id, body, if_match))
 
 
 RECEIPT = (

@@ -16,6 +16,7 @@ from prodorder_api.fields import (
     ResponseModel,
     Serial,
 )
+from prodorder_api.metadata import Metadata, metadata_field, metadata_out
 
 # Named types, so the OpenAPI document has one enum `$ref` each for generated clients.
 PurchaseOrderStatus = TypeAliasType("PurchaseOrderStatus", Literal["open", "received", "cancelled"])
@@ -43,6 +44,15 @@ class PurchaseOrderCreate(RequestModel):
         default=None, description="Your own key, e.g. the supplier's order confirmation."
     )
     lines: list[PurchaseLineIn] = Field(min_length=1, max_length=MAX_LINES)
+    metadata: Metadata = metadata_field()
+
+
+class PurchaseOrderUpdate(RequestModel):
+    """Only the fields sent change, in any status: `reference` (`null` removes it) and
+    `metadata`, which merges. Lines, supplier and quantities are the order's terms."""
+
+    reference: Reference | None = None
+    metadata: Metadata | None = None
 
 
 class PurchaseReceiptLine(RequestModel):
@@ -99,6 +109,7 @@ class PurchaseOrderOut(ResponseModel):
         description="The production plan whose `firm` created the order; null otherwise."
     )
     lines: list[PurchaseLineOut]
+    metadata: Metadata = metadata_out()
     version: int
     created_at: datetime
     updated_at: datetime

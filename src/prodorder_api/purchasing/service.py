@@ -16,6 +16,7 @@ from decimal import Decimal
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from prodorder_api import metadata
 from prodorder_api.concurrency import ANY, Precondition
 from prodorder_api.db import utcnow
 from prodorder_api.errors import Conflict, NotFound, ValidationFailed
@@ -29,6 +30,7 @@ from prodorder_api.purchasing import events, repository, states
 from prodorder_api.purchasing.models import PurchaseOrder, PurchaseOrderLine
 from prodorder_api.purchasing.schemas import (
     PurchaseOrderCreate,
+    PurchaseOrderUpdate,
     PurchaseReceiptCreate,
     format_number,
 )
@@ -68,6 +70,7 @@ async def create(session: AsyncSession, data: PurchaseOrderCreate) -> PurchaseOr
         supplier=data.supplier,
         reference=data.reference,
         lines=[NewLine(li.item_id, li.quantity, li.unit_cost, li.due_date) for li in data.lines],
+        meta=metadata.created(data.metadata),
     )
     [order] = await place(session, [new])
     return order
@@ -201,6 +204,22 @@ async def cancel(session: AsyncSession, po_id: str, if_match: Precondition = ANY
     return order
 
 
+async def update(
+    session: AsyncSession, po_id: str, data: PurchaseOrderUpdate, if_match: Precondition = ANY
+) -> PurchaseOrder:
+    order = await _found(session, po_id, for_update=True)
+    if_match.check(order.version)
+    changes = data.model_dump(exclude_unset=True)
+    relabelled = metadata.patch(order, changes)
+    changed = "reference" in changes and changes["reference"] != order.reference
+    if changed:
+        order.reference = changes["reference"]
+    if changed or relabelled:
+        _touch(order, utcnow())
+        events.emit(order, "updated")
+    return order
+
+
 def _touch(order: PurchaseOrder, now: datetime) -> None:
     order.version += 1
     order.updated_at = now
@@ -212,5 +231,6 @@ async def list_orders(
     statuses: Sequence[str],
     item_id: uuid.UUID | None,
     supplier: str | None,
+    meta: dict[str, str],
 ) -> tuple[list[PurchaseOrder], str | None]:
-    return await repository.list_orders(session, params, statuses, item_id, supplier)
+    return await repository.list_orders(session, params, statuses, item_id, supplier, meta)
