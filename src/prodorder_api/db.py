@@ -215,6 +215,8 @@ async def next_numbers(
     ``sequence``; on SQLite, which has none, max + 1, which cannot race since the
     writer holds the database lock (BEGIN IMMEDIATE)."""
     if _is_postgresql(session):
+        if count == 1:
+            return [int(await session.scalar(select(sequence.next_value())) or 0)]
         taken = await session.scalars(
             select(sequence.next_value()).select_from(func.generate_series(1, count))
         )

@@ -5,13 +5,13 @@ from collections.abc import Sequence
 from datetime import date, datetime
 from typing import Any, Literal
 
-from sqlalchemy import Select, bindparam, func, inspect, select
+from sqlalchemy import Select, bindparam, inspect, select
 from sqlalchemy import Sequence as DbSequence
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session, joinedload
 from sqlalchemy.orm.attributes import set_committed_value
 
-from prodorder_api import metadata
+from prodorder_api import db, metadata
 from prodorder_api.boms import service as boms
 from prodorder_api.orders.models import (
     OrderEvent,
@@ -137,18 +137,8 @@ ORDER_NUMBERS = DbSequence("production_order_number_seq")
 
 
 async def next_numbers(session: AsyncSession, count: int) -> list[int]:
-    """``count`` new order numbers, unique and increasing: PostgreSQL's sequence; on
-    SQLite, which has none, max + 1, which cannot race since the writer holds the
-    database lock (BEGIN IMMEDIATE)."""
-    if session.get_bind().dialect.name == "postgresql":
-        if count == 1:
-            return [int(await session.scalar(select(ORDER_NUMBERS.next_value())) or 0)]
-        taken = await session.scalars(
-            select(ORDER_NUMBERS.next_value()).select_from(func.generate_series(1, count))
-        )
-        return sorted(int(number) for number in taken)
-    current = int(await session.scalar(select(func.max(ProductionOrder.number))) or 0)
-    return list(range(current + 1, current + 1 + count))
+    """``count`` new order numbers, unique and increasing (``db.next_numbers``)."""
+    return await db.next_numbers(session, ORDER_NUMBERS, ProductionOrder.number, count)
 
 
 # A list page's columns, as rows rather than ORM objects: loading 51 orders of every
