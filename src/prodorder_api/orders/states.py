@@ -16,7 +16,7 @@ read these tables, so they cannot disagree.
 
 from typing import Final, Literal
 
-from prodorder_api.errors import InvalidTransition
+from prodorder_api import state_table
 
 Status = Literal["planned", "released", "in_progress", "on_hold", "completed", "cancelled"]
 Action = Literal[
@@ -103,19 +103,9 @@ def target(status: str, action: str, held_from: str | None) -> str:
 
 def check(status: str, action: Action) -> None:
     """Raise 409 ``invalid_transition`` unless ``action`` is allowed in ``status``."""
-    allowed = ALLOWED.get(status, ())  # type: ignore[call-overload]
-    if action not in allowed:
-        raise InvalidTransition(
-            f"cannot {action} a production order that is {status}",
-            current_status=status,
-            allowed_actions=list(allowed),
-        )
+    state_table.check(ALLOWED, "a production order", status, action)
 
 
 def lifecycle_markdown() -> str:
     """The table for the API docs."""
-    rows = [
-        f"| `{status}` | {', '.join(f'`{a}`' for a in actions) or '—'} |"
-        for status, actions in ALLOWED.items()
-    ]
-    return "| status | allowed actions |\n| --- | --- |\n" + "\n".join(rows)
+    return state_table.markdown(ALLOWED)

@@ -23,8 +23,9 @@ from sqlalchemy.orm import selectinload
 from prodorder_api.boms.models import Bom
 from prodorder_api.concurrency import ANY, Precondition
 from prodorder_api.db import copy_rows, utcnow
-from prodorder_api.errors import Conflict, NotFound, ValidationFailed
+from prodorder_api.errors import Conflict, NotFound
 from prodorder_api.ids import parse_id
+from prodorder_api.items import service as items
 from prodorder_api.items.models import Item
 from prodorder_api.locations import service as locations
 from prodorder_api.money import MAX_MAGNITUDE, ZERO
@@ -41,13 +42,7 @@ _SHOWN = [PROPOSALS.c[name] for name in ProposalRow._fields]
 
 
 async def create(session: AsyncSession, data: PlanCreate) -> PlanView:
-    wanted = {line.item_id for line in data.lines}
-    known = set(await session.scalars(select(Item.id).where(Item.id.in_(wanted))))
-    for index, line in enumerate(data.lines):
-        if line.item_id not in known:
-            raise ValidationFailed(
-                ["body", "lines", index, "item_id"], f"no item with id {line.item_id}"
-            )
+    await items.check_lines(session, [line.item_id for line in data.lines])
     plan = ProductionPlan(
         name=data.name,
         status="new",

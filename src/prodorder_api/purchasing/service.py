@@ -13,7 +13,6 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from prodorder_api import metadata
@@ -21,7 +20,7 @@ from prodorder_api.concurrency import ANY, Precondition
 from prodorder_api.db import utcnow
 from prodorder_api.errors import Conflict, NotFound, ValidationFailed
 from prodorder_api.ids import new_id, parse_id
-from prodorder_api.items.models import Item
+from prodorder_api.items import service as items
 from prodorder_api.locations import service as locations
 from prodorder_api.locations.models import Location
 from prodorder_api.money import ZERO
@@ -59,13 +58,7 @@ class NewPurchaseOrder:
 
 
 async def create(session: AsyncSession, data: PurchaseOrderCreate) -> PurchaseOrder:
-    wanted = {line.item_id for line in data.lines}
-    known = set(await session.scalars(select(Item.id).where(Item.id.in_(wanted))))
-    for index, line in enumerate(data.lines):
-        if line.item_id not in known:
-            raise ValidationFailed(
-                ["body", "lines", index, "item_id"], f"no item with id {line.item_id}"
-            )
+    await items.check_lines(session, [line.item_id for line in data.lines])
     new = NewPurchaseOrder(
         supplier=data.supplier,
         reference=data.reference,

@@ -10,7 +10,7 @@ quantity; then it is ``received``. Both end states are final.
 
 from typing import Final, Literal
 
-from prodorder_api.errors import InvalidTransition
+from prodorder_api import state_table
 
 Status = Literal["open", "received", "cancelled"]
 Action = Literal["receive", "cancel"]
@@ -27,19 +27,9 @@ OPEN_STATUSES: Final[tuple[Status, ...]] = ("open",)
 
 def check(status: str, action: Action) -> None:
     """Raise 409 ``invalid_transition`` unless ``action`` is allowed in ``status``."""
-    allowed = ALLOWED.get(status, ())  # type: ignore[call-overload]
-    if action not in allowed:
-        raise InvalidTransition(
-            f"cannot {action} a purchase order that is {status}",
-            current_status=status,
-            allowed_actions=list(allowed),
-        )
+    state_table.check(ALLOWED, "a purchase order", status, action)
 
 
 def lifecycle_markdown() -> str:
     """The table for the API docs."""
-    rows = [
-        f"| `{status}` | {', '.join(f'`{a}`' for a in actions) or '—'} |"
-        for status, actions in ALLOWED.items()
-    ]
-    return "| status | allowed actions |\n| --- | --- |\n" + "\n".join(rows)
+    return state_table.markdown(ALLOWED)
