@@ -70,6 +70,7 @@ from sqlalchemy import event, insert, select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from bench.pg import admin, asyncpg_dsn
 from prodorder_api import migrate
 from prodorder_api.app import create_app
 from prodorder_api.db import create_engine
@@ -107,18 +108,6 @@ class Timing:
 
 
 # --- the database ------------------------------------------------------------------
-
-
-def _dsn(url: str) -> str:
-    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
-
-
-async def _admin(server: str, sql: str) -> None:
-    conn = await asyncpg.connect(_dsn(server), timeout=10)
-    try:
-        await conn.execute(sql)
-    finally:
-        await conn.close()
 
 
 # One order a minute, the newest a minute ago: ids and created_at agree, as UUIDv7s
@@ -243,7 +232,7 @@ async def analyze(engine: AsyncEngine, sql: str = "ANALYZE") -> None:
 
 
 async def matching_counts(url: str) -> dict[str, int]:
-    conn = await asyncpg.connect(_dsn(url), timeout=10)
+    conn = await asyncpg.connect(asyncpg_dsn(url), timeout=10)
     try:
         return {
             case.name: await conn.fetchval(
@@ -367,11 +356,11 @@ async def database_settings(server: str, url: str, settings: dict[str, str]) -> 
     name = make_url(url).database
     try:
         for setting, value in settings.items():
-            await _admin(server, f'ALTER DATABASE "{name}" SET {setting} = {value}')
+            await admin(server, f'ALTER DATABASE "{name}" SET {setting} = {value}')
         yield
     finally:
         for setting in settings:
-            await _admin(server, f'ALTER DATABASE "{name}" RESET {setting}')
+            await admin(server, f'ALTER DATABASE "{name}" RESET {setting}')
 
 
 AUTO_EXPLAIN = {
@@ -390,7 +379,7 @@ async def app_plans(
     None when the server cannot load auto_explain."""
     try:
         async with database_settings(server, url, AUTO_EXPLAIN | (settings or {})):
-            probe = await asyncpg.connect(_dsn(url), timeout=10)
+            probe = await asyncpg.connect(asyncpg_dsn(url), timeout=10)
             await probe.close()
             return await _app_plans(url, rounds)
     except (asyncpg.PostgresError, OSError) as e:
@@ -454,7 +443,7 @@ def _literal(value: Any) -> str:
 async def explain(url: str, statement: str, parameters: tuple[Any, ...]) -> dict[str, str]:
     """EXPLAIN (ANALYZE, BUFFERS) of the app's statement with its parameters: planned for
     those values (custom) and for any (generic, what a prepared statement may switch to)."""
-    conn = await asyncpg.connect(_dsn(url), timeout=10)
+    conn = await asyncpg.connect(asyncpg_dsn(url), timeout=10)
     out = {}
     try:
         for mode in ("force_custom_plan", "force_generic_plan"):
@@ -489,7 +478,7 @@ def print_explain(
 
 async def gin_state(url: str) -> str:
     """The index's size and, where pgstattuple can be installed, its pending list."""
-    conn = await asyncpg.connect(_dsn(url), timeout=10)
+    conn = await asyncpg.connect(asyncpg_dsn(url), timeout=10)
     try:
         size = await conn.fetchval(f"SELECT pg_size_pretty(pg_relation_size('{INDEX}'))")
         try:
@@ -594,7 +583,7 @@ def main() -> None:
     args = parser.parse_args()
     server = os.environ.get("TEST_DATABASE_URL") or DEFAULT_SERVER
     name = f"prodorder_bench_{uuid.uuid4().hex[:12]}"
-    asyncio.run(_admin(server, f'CREATE DATABASE "{name}"'))
+    asyncio.run(admin(server, f'CREATE DATABASE "{name}"'))
     url = make_url(server).set(database=name).render_as_string(hide_password=False)
     print(f"database {name}")
     try:
@@ -604,7 +593,7 @@ def main() -> None:
         if args.keep:
             print(f"kept: {url}")
         else:
-            asyncio.run(_admin(server, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            asyncio.run(admin(server, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 if __name__ == "__main__":

@@ -52,6 +52,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from tests.invariants import broken_invariants
 
 from bench.outbox import Outbox
+from bench.pg import admin
 from prodorder_api import migrate
 from prodorder_api.app import create_app
 from prodorder_api.boms.explosion import line_requirement
@@ -288,28 +289,16 @@ async def build(session: AsyncSession, n_items: int, args: argparse.Namespace) -
 # --- databases ------------------------------------------------------------------
 
 
-def _dsn(url: str) -> str:
-    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
-
-
-async def _admin(server: str, sql: str) -> None:
-    conn = await asyncpg.connect(_dsn(server), timeout=10)
-    try:
-        await conn.execute(sql)
-    finally:
-        await conn.close()
-
-
 @contextmanager
 def fresh_database(server: str) -> Iterator[str]:
     name = f"prodorder_mrp_bench_{uuid.uuid4().hex[:10]}"
-    asyncio.run(_admin(server, f'CREATE DATABASE "{name}"'))
+    asyncio.run(admin(server, f'CREATE DATABASE "{name}"'))
     url = make_url(server).set(database=name).render_as_string(hide_password=False)
     try:
         migrate.upgrade(url)
         yield url
     finally:
-        asyncio.run(_admin(server, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        asyncio.run(admin(server, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 # --- measuring ------------------------------------------------------------------

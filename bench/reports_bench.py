@@ -41,7 +41,6 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-import asyncpg
 import httpx
 from sqlalchemy import Table, func, insert, select, text
 from sqlalchemy.engine import make_url
@@ -49,6 +48,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from tests.invariants import broken_invariants
 
 from bench.outbox import Outbox
+from bench.pg import admin
 from prodorder_api import migrate
 from prodorder_api.app import create_app
 from prodorder_api.db import create_engine
@@ -485,18 +485,6 @@ class History:
 # --- database ------------------------------------------------------------------------
 
 
-def _dsn(url: str) -> str:
-    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
-
-
-async def _admin(server: str, sql: str) -> None:
-    conn = await asyncpg.connect(_dsn(server), timeout=10)
-    try:
-        await conn.execute(sql)
-    finally:
-        await conn.close()
-
-
 async def fill(url: str, movements: int, open_orders: int, seed: int) -> dict[str, int]:
     engine = create_engine(url)
     try:
@@ -663,7 +651,7 @@ def main() -> None:
     args = parser.parse_args()
     server = os.environ.get("TEST_DATABASE_URL") or DEFAULT_SERVER
     name = f"prodorder_bench_{uuid.uuid4().hex[:12]}"
-    asyncio.run(_admin(server, f'CREATE DATABASE "{name}"'))
+    asyncio.run(admin(server, f'CREATE DATABASE "{name}"'))
     url = make_url(server).set(database=name).render_as_string(hide_password=False)
     fast = False
     try:
@@ -677,7 +665,7 @@ def main() -> None:
         if args.keep:
             print(f"kept: {url}")
         else:
-            asyncio.run(_admin(server, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            asyncio.run(admin(server, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
     print(f"\nevery p95 under {TARGET_MS:.0f} ms: {'yes' if fast else 'NO'}")
 
 

@@ -21,6 +21,8 @@ from typing import TYPE_CHECKING, Any
 
 import asyncpg
 
+from bench.pg import asyncpg_dsn
+
 if TYPE_CHECKING:
     from bench.soak import Api, World
 
@@ -73,14 +75,8 @@ class Report:
         print(f"\nsoak: {verdict}; {len(self.checks)} checks, {skipped} skipped")
 
 
-def _dsn(url: str) -> str:
-    from sqlalchemy.engine import make_url
-
-    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
-
-
 async def check_database(report: Report, url: str, world: "World", api: "Api") -> None:
-    conn = await asyncpg.connect(_dsn(url), timeout=10)
+    conn = await asyncpg.connect(asyncpg_dsn(url), timeout=10)
     try:
         await _stock(report, conn)
         await _orders_cost(report, conn)

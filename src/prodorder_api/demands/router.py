@@ -1,3 +1,5 @@
+from typing import Annotated
+
 from fastapi import APIRouter, Path
 
 from prodorder_api.auth.deps import Authorized
@@ -23,8 +25,7 @@ router = APIRouter(
     responses=problem_responses(404, 422),
 )
 async def get_demand(
-    session: Session,
-    external_order_id: str = Path(min_length=1, max_length=200),
+    external_order_id: Annotated[str, Path(min_length=1, max_length=200)], session: Session
 ) -> DemandRollup:
     """Where an order of yours stands: every production order whose `demand` carries
     this `external_order_id` (made one by one or by make-to-order), its status rolled
